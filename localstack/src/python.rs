@@ -1,0 +1,171 @@
+//! Python command-line tools (cfn-lint, moto) installed on first use into a cached virtual
+//! environment under the Cargo target folder, pinned to one version, as testcontainers pulls an
+//! image on first use. A new machine needs only `python3`.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tracing::info;
+
+/// A pinned Python package and the console script it provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PythonTool {
+    /// The pip requirement, pinned: `cfn-lint==1.58.0`.
+    pub requirement: &'static str,
+    /// The script the package installs: `cfn-lint`.
+    pub script: &'static str,
+}
+
+/// `cfn-lint`, the CloudFormation linter; the same version the vendored resource schemas come from.
+pub const CFN_LINT: PythonTool = PythonTool {
+    requirement: "cfn-lint==1.58.0",
+    script: "cfn-lint",
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("cannot run `{command}` (is python3 installed?)")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed with {status}:\n{output}")]
+    Failed {
+        command: String,
+        status: std::process::ExitStatus,
+        output: String,
+    },
+    #[error("cannot prepare {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The environment variable naming the interpreter used to create virtual environments.
+pub const PYTHON_ENV: &str = "IOPS_PYTHON";
+
+fn run(cmd: &mut Command) -> Result<(), ToolError> {
+    let command = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = cmd.output().map_err(|source| ToolError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Err(ToolError::Failed {
+            command,
+            status: out.status,
+            output,
+        })
+    }
+}
+
+impl PythonTool {
+    /// The folder of this tool's virtual environment under `tools_dir`, named by the pin.
+    pub fn venv_dir(&self, tools_dir: &Path) -> PathBuf {
+        tools_dir.join(
+            self.requirement
+                .replace("==", "-")
+                .replace('[', "-")
+                .replace(']', ""),
+        )
+    }
+
+    /// The path of the tool's script, installing it first if needed. Safe to call from several
+    /// processes at once: installs are serialized by a lock file, and a finished install is
+    /// marked so later calls return at once.
+    pub fn ensure(&self, tools_dir: &Path) -> Result<PathBuf, ToolError> {
+        let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
+        self.ensure_with(Path::new(&python), tools_dir)
+    }
+
+    /// [`PythonTool::ensure`] with the interpreter given.
+    pub fn ensure_with(&self, python: &Path, tools_dir: &Path) -> Result<PathBuf, ToolError> {
+        let venv = self.venv_dir(tools_dir);
+        let script = venv.join("bin").join(self.script);
+        let done = venv.join(".installed");
+        if done.is_file() && script.is_file() {
+            return Ok(script);
+        }
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ToolError::Io { path, source }
+        };
+        fs::create_dir_all(tools_dir).map_err(io(tools_dir))?;
+        let lock_path = tools_dir.join(format!("{}.lock", self.script));
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        if done.is_file() && script.is_file() {
+            return Ok(script);
+        }
+        info!(requirement = self.requirement, venv = %venv.display(), "installing a Python tool (first use)");
+        let _ = fs::remove_dir_all(&venv);
+        run(Command::new(python).arg("-m").arg("venv").arg(&venv))?;
+        let pip = venv.join("bin").join("pip");
+        run(Command::new(&pip).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            self.requirement,
+        ]))?;
+        fs::write(&done, self.requirement).map_err(io(&done))?;
+        Ok(script)
+    }
+}
+
+/// Where cached tools live: `<target>/tools`, the target folder being `CARGO_TARGET_DIR` or
+/// `<workspace>/target`.
+pub fn default_tools_dir(workspace_root: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root.join("target"));
+    target.join("tools")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venv_folders_are_named_by_the_pin() {
+        let dir = Path::new("/t");
+        assert_eq!(CFN_LINT.venv_dir(dir), PathBuf::from("/t/cfn-lint-1.58.0"));
+        let moto = PythonTool {
+            requirement: "moto[server]==5.2.5",
+            script: "moto_server",
+        };
+        assert_eq!(
+            moto.venv_dir(dir),
+            PathBuf::from("/t/moto-server-5.2.5"),
+            "no brackets in folder names"
+        );
+    }
+
+    #[test]
+    fn a_missing_interpreter_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tool = PythonTool {
+            requirement: "nothing==0",
+            script: "nothing",
+        };
+        let err = tool
+            .ensure_with(Path::new("/nonexistent/python3"), dir.path())
+            .expect_err("no python");
+        assert!(matches!(err, ToolError::Spawn { .. }), "{err}");
+        assert!(err.to_string().contains("is python3 installed?"));
+    }
+}
