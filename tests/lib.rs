@@ -16,5 +16,5 @@ pub fn snapshots_dir() -> PathBuf {
 
 /// Where the Python tools the tests need are cached.
 pub fn tools_dir() -> PathBuf {
-    localstack::python::default_tools_dir(&iops_dashboard::workspace_root())
+    emulator::python::default_tools_dir(&iops_dashboard::workspace_root())
 }

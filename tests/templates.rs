@@ -77,7 +77,7 @@ fn synthesis_is_deterministic() {
 
 #[test]
 fn cfn_lint_finds_nothing_in_any_template() {
-    let cfn_lint = localstack::python::CFN_LINT
+    let cfn_lint = emulator::python::CFN_LINT
         .ensure(&tests::tools_dir())
         .expect("cfn-lint installs");
     let dir = tempfile::tempdir().expect("temp dir");

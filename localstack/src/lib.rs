@@ -1,6 +1,4 @@
-//! The local AWS environment of the IOps Dashboard.
-//!
-//! Today: the Python tools the tests install on first use ([`python`]). The emulator handle,
-//! deploy and local runtime of the pipeline-test issue build on it.
+//! The local AWS environment of the IOps Dashboard: the synthesized stacks deployed to an
+//! emulator ([`emulator`]).
 
-pub mod python;
+pub use emulator;

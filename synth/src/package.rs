@@ -42,6 +42,17 @@ pub enum PackageError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no C compiler for {target} (`{compiler}` is not on PATH); the AWS SDK's crypto (aws-lc-sys) compiles C for the target. \
+         Install it (Debian/Ubuntu: `apt-get install musl-tools`) or set {env_var} to a musl C compiler"
+    )]
+    NoCCompiler {
+        target: String,
+        compiler: &'static str,
+        env_var: String,
+    },
+    #[error("{path} is not a binary Lambda's provided.al2023 can start: {reason}")]
+    NotRunnable { path: PathBuf, reason: String },
     #[error("cannot zip {path}")]
     Zip {
         path: PathBuf,
@@ -115,6 +126,99 @@ pub fn ensure_target(target: &str) -> Result<(), PackageError> {
     }
 }
 
+/// The musl C compiler the target's C dependencies are built with, unless the user chose one.
+pub fn ensure_c_compiler(target: &str) -> Result<(), PackageError> {
+    let chosen = std::env::var_os(cc_env_var(target)).is_some();
+    check_c_compiler(target, chosen, std::env::var_os("PATH"))
+}
+
+/// The variable the `cc` crate reads a target's C compiler from: `CC_x86_64_unknown_linux_musl`.
+fn cc_env_var(target: &str) -> String {
+    format!("CC_{}", target.replace('-', "_"))
+}
+
+fn check_c_compiler(
+    target: &str,
+    chosen: bool,
+    path: Option<std::ffi::OsString>,
+) -> Result<(), PackageError> {
+    let compiler = match target {
+        "x86_64-unknown-linux-musl" => "x86_64-linux-musl-gcc",
+        "aarch64-unknown-linux-musl" => "aarch64-linux-musl-gcc",
+        _ => return Ok(()),
+    };
+    let on_path = path
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(compiler).is_file()));
+    if chosen || on_path {
+        Ok(())
+    } else {
+        Err(PackageError::NoCCompiler {
+            target: target.into(),
+            compiler,
+            env_var: cc_env_var(target),
+        })
+    }
+}
+
+/// The newest glibc of provided.al2023: a binary needing a newer one does not start there.
+pub const AL2023_GLIBC: (u32, u32) = (2, 34);
+
+/// How an ELF binary links: statically, or against glibc needing at most this version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linkage {
+    Static,
+    Dynamic { newest_glibc: Option<(u32, u32)> },
+}
+
+/// Reads how `binary` links, from its `.interp` section and the `GLIBC_x.y` version names its
+/// dynamic string table references.
+pub fn linkage(binary: &[u8]) -> Result<Linkage, String> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(binary).map_err(|e| format!("not an object file: {e}"))?;
+    if file.format() != object::BinaryFormat::Elf {
+        return Err(format!("a {:?} file, not ELF", file.format()));
+    }
+    if file.section_by_name(".interp").is_none() {
+        return Ok(Linkage::Static);
+    }
+    let strings = match file.section_by_name(".dynstr") {
+        Some(section) => section
+            .data()
+            .map_err(|e| format!("unreadable .dynstr: {e}"))?
+            .to_vec(),
+        None => Vec::new(),
+    };
+    let newest_glibc = strings
+        .split(|b| *b == 0)
+        .filter_map(|name| std::str::from_utf8(name).ok()?.strip_prefix("GLIBC_"))
+        .filter_map(|v| {
+            let mut parts = v.split('.');
+            Some((
+                parts.next()?.parse().ok()?,
+                parts.next().unwrap_or("0").parse().ok()?,
+            ))
+        })
+        .max();
+    Ok(Linkage::Dynamic { newest_glibc })
+}
+
+/// Refuses a binary that would not start on provided.al2023.
+pub fn check_runnable(path: &Path, binary: &[u8]) -> Result<Linkage, PackageError> {
+    let not_runnable = |reason: String| PackageError::NotRunnable {
+        path: path.to_owned(),
+        reason,
+    };
+    match linkage(binary).map_err(not_runnable)? {
+        Linkage::Dynamic {
+            newest_glibc: Some(v),
+        } if v > AL2023_GLIBC => Err(not_runnable(format!(
+            "it needs glibc {}.{}, newer than the {}.{} of provided.al2023; build for a musl target",
+            v.0, v.1, AL2023_GLIBC.0, AL2023_GLIBC.1
+        ))),
+        linkage => Ok(linkage),
+    }
+}
+
 /// The workspace's target directory, as cargo reports it.
 fn target_directory(workspace_root: &Path) -> Result<PathBuf, PackageError> {
     let mut cmd = cargo();
@@ -185,6 +289,7 @@ pub fn package(
     let targets: BTreeSet<&str> = assets.iter().map(|a| a.target).collect();
     for target in &targets {
         ensure_target(target)?;
+        ensure_c_compiler(target)?;
     }
     let target_dir = target_directory(workspace_root)?;
     let mut packaged = Vec::new();
@@ -218,9 +323,10 @@ pub fn package(
             path: binary_path.clone(),
             source,
         })?;
+        let linkage = check_runnable(&binary_path, &binary)?;
         let path = out_dir.join(&asset.key);
         let bytes = zip_bootstrap(&binary, &path)?;
-        info!(package = %asset.package, path = %path.display(), bytes, "packaged");
+        info!(package = %asset.package, path = %path.display(), bytes, ?linkage, "packaged");
         packaged.push(Packaged {
             asset: asset.clone(),
             path,
@@ -234,6 +340,74 @@ pub fn package(
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn linkage_is_read_from_the_binary() {
+        // This test binary is built for the host: dynamically linked against its glibc.
+        let exe = std::env::current_exe().expect("test binary path");
+        let bytes = fs::read(&exe).expect("read test binary");
+        assert!(
+            matches!(
+                linkage(&bytes),
+                Ok(Linkage::Dynamic {
+                    newest_glibc: Some((2, _))
+                })
+            ),
+            "{:?}",
+            linkage(&bytes)
+        );
+        assert!(linkage(b"#!/bin/sh\necho not elf\n").is_err());
+    }
+
+    #[test]
+    fn a_binary_needing_a_newer_glibc_is_refused() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let bytes = fs::read(&exe).expect("read test binary");
+        match linkage(&bytes) {
+            Ok(Linkage::Dynamic {
+                newest_glibc: Some(v),
+            }) if v > AL2023_GLIBC => {
+                let err = check_runnable(&exe, &bytes).expect_err("too new a glibc");
+                assert!(
+                    err.to_string()
+                        .contains("newer than the 2.34 of provided.al2023"),
+                    "{err}"
+                );
+            }
+            // On a build machine with glibc <= 2.34 a host binary is fine.
+            Ok(Linkage::Dynamic { .. }) => assert!(check_runnable(&exe, &bytes).is_ok()),
+            other => panic!("a host test binary links dynamically: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_musl_compiler_is_named_with_its_fix() {
+        let target = "x86_64-unknown-linux-musl";
+        let err = check_c_compiler(target, false, Some("".into()))
+            .expect_err("no compiler on an empty PATH");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("x86_64-linux-musl-gcc")
+                && msg.contains("musl-tools")
+                && msg.contains("CC_x86_64_unknown_linux_musl"),
+            "{msg}"
+        );
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("x86_64-linux-musl-gcc"), "").expect("fake compiler");
+        assert!(
+            check_c_compiler(target, false, Some(dir.path().into())).is_ok(),
+            "found on PATH"
+        );
+        assert!(
+            check_c_compiler(target, true, Some("".into())).is_ok(),
+            "chosen with CC_<target>"
+        );
+        assert!(
+            check_c_compiler("x86_64-unknown-linux-gnu", false, None).is_ok(),
+            "glibc targets use the host compiler"
+        );
+    }
 
     #[test]
     fn the_zip_holds_an_executable_bootstrap_and_is_reproducible() {

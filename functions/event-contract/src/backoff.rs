@@ -33,6 +33,12 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// When an attempt still in flight is abandoned: half the reserve before the deadline, so
+    /// a slow call (the SDK retries inside it too) cannot keep the function past its deadline.
+    pub fn cutoff(&self, deadline: Instant) -> Instant {
+        deadline.checked_sub(self.reserve / 2).unwrap_or(deadline)
+    }
+
     /// The wait before retry number `retry` (1 for the first), with `remaining` time before the
     /// deadline; `None` when there is no retry left or no time for one.
     pub fn delay(&self, retry: u32, remaining: Duration) -> Option<Duration> {

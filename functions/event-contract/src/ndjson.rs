@@ -60,6 +60,7 @@ fn read_line<R: BufRead>(
     buf.clear();
     let mut len = 0;
     let mut any = false;
+    let mut last = None;
     loop {
         let chunk = match input.fill_buf() {
             Ok(chunk) => chunk,
@@ -77,6 +78,7 @@ fn read_line<R: BufRead>(
         let keep = (limit + 1).saturating_sub(buf.len()).min(part.len());
         buf.extend_from_slice(&part[..keep]);
         len += part.len();
+        last = part.last().copied().or(last);
         let consumed = part.len() + usize::from(done);
         input.consume(consumed);
         if done {
@@ -86,9 +88,9 @@ fn read_line<R: BufRead>(
     if !any {
         return Ok(None);
     }
-    if len <= limit + 1 && buf.last() == Some(&b'\r') {
-        buf.pop();
+    if last == Some(b'\r') {
         len -= 1;
+        buf.truncate(len);
     }
     Ok(Some(len))
 }
@@ -116,6 +118,13 @@ mod tests {
             got,
             [(b"ab".to_vec(), 2), (Vec::new(), 0), (b"cd".to_vec(), 2)]
         );
+    }
+
+    #[test]
+    fn a_long_line_ending_in_crlf_counts_without_the_carriage_return() {
+        let mut input = vec![b'x'; 20];
+        input.extend_from_slice(b"\r\n");
+        assert_eq!(lines(&input, 7)[0].1, 20);
     }
 
     #[test]

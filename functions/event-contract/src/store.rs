@@ -149,7 +149,14 @@ pub async fn write_all<S: EventStore>(
             }
             let batch: Vec<Item> = chunk.iter().map(|(_, item)| item.clone()).collect();
             report.calls += 1;
-            match store.batch_write(&batch).await {
+            let attempt =
+                tokio::time::timeout_at(backoff.cutoff(deadline), store.batch_write(&batch));
+            let result = attempt.await.unwrap_or_else(|_| {
+                Err(StoreError::retryable(
+                    "no answer before the invocation's deadline",
+                ))
+            });
+            match result {
                 Ok(unprocessed) => {
                     let keys: Vec<&str> = unprocessed.iter().filter_map(item_key).collect();
                     again.extend(
@@ -304,6 +311,21 @@ mod tests {
         assert_eq!(report.failed, ["k0", "k1"]);
         assert_eq!(report.written, 3);
         assert_eq!(report.calls, 4, "one attempt and three retries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_hangs_is_abandoned_before_the_deadline() {
+        let table = MemoryTable::new(vec![Behaviour::Stall(Duration::from_secs(3600))]);
+        let backoff = Backoff::default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let report = write_all(&table, items(30), &backoff, deadline).await;
+        assert!(
+            Instant::now() <= backoff.cutoff(deadline),
+            "{:?} past the cutoff",
+            Instant::now() - backoff.cutoff(deadline)
+        );
+        assert_eq!(report.failed.len(), 30);
+        assert_eq!(report.calls, 1, "the first call took all the time");
     }
 
     #[tokio::test(start_paused = true)]

@@ -166,7 +166,14 @@ pub async fn put_all<K: KinesisSink>(
             }
             let batch: Vec<OutRecord> = request.iter().map(|&i| records[i].clone()).collect();
             report.calls += 1;
-            match sink.put_records(&batch).await {
+            let attempt =
+                tokio::time::timeout_at(backoff.cutoff(deadline), sink.put_records(&batch));
+            let result = attempt.await.unwrap_or_else(|_| {
+                Err(SinkError::retryable(
+                    "no answer before the invocation's deadline",
+                ))
+            });
+            match result {
                 Ok(results) => {
                     // A record the answer does not mention is treated as failed.
                     let failed: Vec<usize> = request

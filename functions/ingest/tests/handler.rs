@@ -36,6 +36,8 @@ enum Put {
     FailRecords(Vec<usize>, &'static str),
     /// Fail the whole call.
     FailCall { retryable: bool },
+    /// Answer only after this long (on tokio's clock), then put every record.
+    Stall(Duration),
 }
 
 /// The events stream in memory: call `n` follows `script[n]`, the last entry repeating.
@@ -81,6 +83,10 @@ impl KinesisSink for FakeStream {
         };
         let failing = match behaviour {
             Put::Accept => (Vec::new(), ""),
+            Put::Stall(wait) => {
+                tokio::time::sleep(wait).await;
+                (Vec::new(), "")
+            }
             Put::FailRecords(positions, code) => (positions, code),
             Put::FailCall { retryable: true } => return Err(SinkError::retryable("throttled")),
             Put::FailCall { retryable: false } => return Err(SinkError::permanent("refused")),
@@ -506,6 +512,22 @@ async fn a_throttled_stream_is_retried_until_it_recovers() {
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     assert_eq!(stream(&ingest).calls().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_never_answers_gets_a_503_before_the_deadline() {
+    let ingest = to_stream(FakeStream::new(vec![Put::Stall(Duration::from_secs(3600))]));
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let reply = ingest
+        .ingest(incoming(&events(2), REQUEST_ID), deadline, Utc::now())
+        .await;
+    assert!(
+        Instant::now() < deadline,
+        "answered {:?} after the deadline",
+        Instant::now() - deadline
+    );
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body["failed"], json!([0, 1]));
 }
 
 #[tokio::test(start_paused = true)]

@@ -15,7 +15,7 @@ use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::alert::{Alert, AlertPublisher, Malformed, summarize};
+use crate::alert::{Alert, AlertError, AlertPublisher, Malformed, summarize};
 use crate::emf::{Counts, MetricsSink, documents};
 
 /// The shard id used when a record carries no `eventID` to read it from.
@@ -147,7 +147,17 @@ impl<S: EventStore, A: AlertPublisher, M: MetricsSink> Processor<S, A, M> {
             }
         }
 
-        let report = write_all(&self.store, writes, &self.backoff, deadline).await;
+        // The writes and the alert are independent: neither waits for the other's retries.
+        let alert = summarize(&malformed, records);
+        let (report, alerted) = tokio::join!(
+            write_all(&self.store, writes, &self.backoff, deadline),
+            async {
+                match &alert {
+                    Some(alert) => self.publish(alert, deadline).await,
+                    None => true,
+                }
+            }
+        );
         let failed: HashSet<&str> = report
             .failed
             .iter()
@@ -163,10 +173,6 @@ impl<S: EventStore, A: AlertPublisher, M: MetricsSink> Processor<S, A, M> {
             }
         }
 
-        let alerted = match summarize(&malformed, records) {
-            Some(alert) => self.publish(&alert, deadline).await,
-            None => true,
-        };
         for document in documents(&counts, Utc::now()) {
             self.metrics.emit(&document);
         }
@@ -189,9 +195,13 @@ impl<S: EventStore, A: AlertPublisher, M: MetricsSink> Processor<S, A, M> {
     async fn publish(&self, alert: &Alert, deadline: Instant) -> bool {
         let mut retry = 0;
         loop {
-            let err = match self.alerts.publish(alert).await {
-                Ok(()) => return true,
-                Err(err) => err,
+            let attempt =
+                tokio::time::timeout_at(self.backoff.cutoff(deadline), self.alerts.publish(alert))
+                    .await;
+            let err = match attempt {
+                Ok(Ok(())) => return true,
+                Ok(Err(err)) => err,
+                Err(_) => AlertError::retryable("no answer before the invocation's deadline"),
             };
             retry += 1;
             let wait = err.retryable.then(|| {

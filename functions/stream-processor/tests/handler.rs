@@ -23,11 +23,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The topic: records every attempt; fails the first `failures` attempts.
+/// The topic: records every attempt; fails the first `failures` attempts; answers after
+/// `stall` (on tokio's clock).
 #[derive(Debug, Default)]
 struct FakeTopic {
     failures: usize,
     retryable: bool,
+    stall: Duration,
     attempts: Mutex<Vec<Alert>>,
 }
 
@@ -47,6 +49,7 @@ impl FakeTopic {
 
 impl AlertPublisher for FakeTopic {
     async fn publish(&self, alert: &Alert) -> Result<(), AlertError> {
+        tokio::time::sleep(self.stall).await;
         let mut attempts = lock(&self.attempts);
         attempts.push(alert.clone());
         if attempts.len() <= self.failures {
@@ -514,6 +517,69 @@ async fn a_topic_that_recovers_gets_the_alert_once() {
     p.process(batch(vec![record(b"garbage".to_vec(), 0)]), far())
         .await;
     assert_eq!(p_topic(&p).attempts().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_topic_that_never_answers_does_not_keep_the_function_past_its_deadline() {
+    let topic = FakeTopic {
+        stall: Duration::from_secs(3600),
+        ..FakeTopic::default()
+    };
+    let p = processor(MemoryTable::accepting(), topic);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let response = p
+        .process(
+            batch(vec![record(valid(0), 0), record(b"garbage".to_vec(), 1)]),
+            deadline,
+        )
+        .await;
+    assert!(
+        Instant::now() < deadline,
+        "answered {:?} after the deadline",
+        Instant::now() - deadline
+    );
+    assert!(failures(&response).is_empty());
+    assert_eq!(p_table(&p).items().len(), 1);
+    assert_eq!(
+        p_metrics(&p).documents().len(),
+        4,
+        "the metrics are still emitted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_table_that_never_answers_fails_the_valid_records_in_time_and_does_not_hold_up_the_alert()
+{
+    let topic = FakeTopic {
+        stall: Duration::from_secs(1),
+        ..FakeTopic::default()
+    };
+    let p = processor(
+        MemoryTable::new(vec![Behaviour::Stall(Duration::from_secs(3600))]),
+        topic,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let response = p
+        .process(
+            batch(vec![
+                record(valid(0), 0),
+                record(b"garbage".to_vec(), 1),
+                record(valid(2), 2),
+            ]),
+            deadline,
+        )
+        .await;
+    assert!(
+        Instant::now() < deadline,
+        "answered {:?} after the deadline",
+        Instant::now() - deadline
+    );
+    assert_eq!(failures(&response), [seq(0), seq(2)]);
+    assert_eq!(
+        p_topic(&p).attempts().len(),
+        1,
+        "the alert went out while the writes waited"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use super::{EventStore, Item, MAX_BATCH_ITEMS, StoreError};
 use crate::item::item_key;
@@ -18,6 +19,8 @@ pub enum Behaviour {
         /// Whether the failure is worth retrying.
         retryable: bool,
     },
+    /// Answer only after this long (on tokio's clock), then store every item.
+    Stall(Duration),
 }
 
 /// A metrics table in memory. Call `n` follows `script[n]`, and the last entry repeats (an
@@ -95,6 +98,10 @@ impl EventStore for MemoryTable {
         };
         let (unprocessed, written) = match behaviour {
             Behaviour::Accept => (&batch[..0], batch),
+            Behaviour::Stall(wait) => {
+                tokio::time::sleep(wait).await;
+                (&batch[..0], batch)
+            }
             Behaviour::LeaveUnprocessed(n) => batch.split_at(n.min(batch.len())),
             Behaviour::Fail { retryable: true } => {
                 return Err(StoreError::retryable("injected throttling"));

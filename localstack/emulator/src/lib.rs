@@ -1,0 +1,3 @@
+//! A local AWS emulator, and the Python tools the project installs on first use ([`python`]).
+
+pub mod python;
