@@ -1,0 +1,339 @@
+//! The running mapping: one task per shard reading batches and passing them through the
+//! function, and the on-failure destination.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_sqs::error::DisplayErrorContext;
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::batch::{self, Policy, Stopped};
+use super::config::{ConfigError, EventSourceMappingConfig, QueueArn, Settings};
+use super::event::event_record;
+use super::record::{Discarded, InvocationRecord};
+use crate::lambda::{Invoke, MAX_PAYLOAD_BYTES};
+use crate::retry::{Backoff, sleep_or_stop};
+use crate::stream::{Read, ShardReader, StreamError, StreamRecord, list_shards};
+
+/// How long a shard's poller waits when the shard has no new records: Lambda polls a shard
+/// once per second at its base rate.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a mapping could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The stream's shards cannot be listed or positioned.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The on-failure queue cannot be found.
+    #[error("cannot find the on-failure queue {name} of account {account_id}: {message}")]
+    Destination {
+        /// The queue's name.
+        name: String,
+        /// Its account.
+        account_id: String,
+        /// The SDK's error, with its causes.
+        message: String,
+    },
+}
+
+/// A Kinesis event source mapping running locally: each shard of the stream is read from the
+/// starting position, one batch at a time, in order, and passed through the function. Stopping
+/// lets the invocation in flight finish.
+#[derive(Debug)]
+pub struct EventSourceMapping {
+    stop: watch::Sender<bool>,
+    shards: Vec<JoinHandle<()>>,
+    processed: Arc<AtomicU64>,
+}
+
+impl EventSourceMapping {
+    /// Starts polling every shard of the stream of `config` for `function`. Shards are
+    /// positioned before this returns: with `LATEST`, records put afterwards are delivered.
+    /// Shards are those of the stream at start; a resharding is not followed.
+    pub async fn start<I: Invoke + 'static>(
+        config: &EventSourceMappingConfig,
+        function: Arc<I>,
+        kinesis: aws_sdk_kinesis::Client,
+        sqs: aws_sdk_sqs::Client,
+        poll_interval: Duration,
+    ) -> Result<EventSourceMapping, StartError> {
+        let settings = Arc::new(config.validate()?);
+        let destination = match &settings.destination {
+            Some(queue) => Some(Arc::new(Destination::resolve(sqs, queue).await?)),
+            None => None,
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let processed = Arc::new(AtomicU64::new(0));
+        let mut readers = Vec::new();
+        for shard_id in list_shards(&kinesis, &settings.stream).await? {
+            let reader = ShardReader::open(
+                kinesis.clone(),
+                settings.stream.clone(),
+                shard_id,
+                settings.starting_position,
+            )
+            .await?;
+            readers.push(reader);
+        }
+        info!(
+            stream = %settings.stream,
+            function = %settings.function_arn,
+            shards = readers.len(),
+            "event source mapping started"
+        );
+        let shards = readers
+            .into_iter()
+            .map(|reader| {
+                let poller = ShardPoller {
+                    settings: settings.clone(),
+                    function: function.clone(),
+                    destination: destination.clone(),
+                    processed: processed.clone(),
+                    poll_interval,
+                };
+                tokio::spawn(poller.run(reader, stop_rx.clone()))
+            })
+            .collect();
+        Ok(EventSourceMapping {
+            stop,
+            shards,
+            processed,
+        })
+    }
+
+    /// Records taken off the stream so far: passed through the function or discarded.
+    pub fn records_processed(&self) -> u64 {
+        self.processed.load(Ordering::Relaxed)
+    }
+
+    /// Stops polling and waits for the shards' pollers; an invocation in flight finishes.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        for shard in self.shards {
+            // A poller that panicked has nothing left to stop.
+            let _ = shard.await;
+        }
+        info!("event source mapping stopped");
+    }
+}
+
+/// Polls one shard.
+struct ShardPoller<I> {
+    settings: Arc<Settings>,
+    function: Arc<I>,
+    destination: Option<Arc<Destination>>,
+    processed: Arc<AtomicU64>,
+    poll_interval: Duration,
+}
+
+impl<I: Invoke> ShardPoller<I> {
+    async fn run(self, mut reader: ShardReader, mut stop: watch::Receiver<bool>) {
+        loop {
+            let records = match reader.read(self.settings.batch_size, &mut stop).await {
+                Read::Records(records) => records,
+                Read::Closed | Read::Stopped => break,
+            };
+            if records.is_empty() {
+                if sleep_or_stop(self.poll_interval, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+            if self
+                .deliver(reader.shard_id(), &records, &mut stop)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+
+    /// Passes a batch read from the shard through the function, in parts within the invocation
+    /// payload limit.
+    async fn deliver(
+        &self,
+        shard_id: &str,
+        records: &[StreamRecord],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        let settings = &self.settings;
+        let events: Vec<Value> = records
+            .iter()
+            .map(|r| event_record(r, shard_id, &settings.stream, &settings.invoke_identity_arn))
+            .collect();
+        let sequence_numbers: Vec<&str> =
+            records.iter().map(|r| r.sequence_number.as_str()).collect();
+        let policy = Policy {
+            bisect: settings.bisect,
+            maximum_retries: settings.maximum_retries,
+            report_batch_item_failures: settings.report_batch_item_failures,
+        };
+        for part in within_payload_limit(&events) {
+            let discards = batch::process(
+                self.function.as_ref(),
+                &events[part.clone()],
+                &sequence_numbers[part.clone()],
+                policy,
+                stop,
+            )
+            .await?;
+            for discard in discards {
+                let discarded = Discarded {
+                    records: &records
+                        [part.start + discard.range.start..part.start + discard.range.end],
+                    invoke_count: discard.invoke_count,
+                    function_error: discard.function_error,
+                };
+                self.discard(shard_id, &discarded, discard.at, stop).await;
+            }
+            self.processed.fetch_add(
+                u64::try_from(part.len()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+        Ok(())
+    }
+
+    async fn discard(
+        &self,
+        shard_id: &str,
+        discarded: &Discarded<'_>,
+        at: chrono::DateTime<Utc>,
+        stop: &mut watch::Receiver<bool>,
+    ) {
+        let settings = &self.settings;
+        let Some(record) = InvocationRecord::new(
+            discarded,
+            shard_id,
+            settings.stream.as_str(),
+            &settings.function_arn,
+            at,
+        ) else {
+            return;
+        };
+        let info = &record.kinesis_batch_info;
+        warn!(
+            shard = shard_id,
+            start_sequence_number = %info.start_sequence_number,
+            end_sequence_number = %info.end_sequence_number,
+            records = info.batch_size,
+            invocations = discarded.invoke_count,
+            "batch discarded after its retries"
+        );
+        match &self.destination {
+            Some(destination) => destination.send(&record, stop).await,
+            None => warn!(
+                shard = shard_id,
+                "no on-failure destination, the discarded records are only in the stream"
+            ),
+        }
+    }
+}
+
+/// Consecutive parts of a batch whose event fits in a synchronous invocation.
+fn within_payload_limit(events: &[Value]) -> Vec<std::ops::Range<usize>> {
+    const ENVELOPE: usize = r#"{"Records":[]}"#.len();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut size = ENVELOPE;
+    for (i, event) in events.iter().enumerate() {
+        let record_size = event.to_string().len() + 1;
+        if i > start && size + record_size > MAX_PAYLOAD_BYTES {
+            parts.push(start..i);
+            start = i;
+            size = ENVELOPE;
+        }
+        size += record_size;
+    }
+    if start < events.len() {
+        parts.push(start..events.len());
+    }
+    parts
+}
+
+/// The on-failure SQS queue.
+#[derive(Debug)]
+struct Destination {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl Destination {
+    async fn resolve(
+        client: aws_sdk_sqs::Client,
+        queue: &QueueArn,
+    ) -> Result<Destination, StartError> {
+        let output = client
+            .get_queue_url()
+            .queue_name(&queue.name)
+            .queue_owner_aws_account_id(&queue.account_id)
+            .send()
+            .await
+            .map_err(|e| StartError::Destination {
+                name: queue.name.clone(),
+                account_id: queue.account_id.clone(),
+                message: DisplayErrorContext(&e).to_string(),
+            })?;
+        let queue_url = output.queue_url().unwrap_or_default().to_owned();
+        Ok(Destination { client, queue_url })
+    }
+
+    /// Sends the record, retrying until it is accepted or the mapping stops.
+    async fn send(&self, record: &InvocationRecord, stop: &mut watch::Receiver<bool>) {
+        let body = match serde_json::to_string(record) {
+            Ok(body) => body,
+            Err(error) => {
+                warn!(%error, "cannot serialize the invocation record");
+                return;
+            }
+        };
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            let sent = self
+                .client
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(&body)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return,
+                Err(error) => {
+                    warn!(queue = %self.queue_url, error = %DisplayErrorContext(&error), "cannot send the invocation record, retrying");
+                    if sleep_or_stop(backoff.next_delay(), stop).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_is_split_where_its_event_would_pass_six_megabytes() {
+        let big = json!({"data": "x".repeat(2 * 1024 * 1024)});
+        let small = json!({"data": "x"});
+        let events = [big.clone(), big.clone(), small.clone(), big, small];
+        assert_eq!(within_payload_limit(&events), [0..3, 3..5]);
+        let single = within_payload_limit(&events[2..3]);
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0], 0..1);
+        assert!(within_payload_limit(&[]).is_empty());
+    }
+}

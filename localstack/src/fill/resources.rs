@@ -1,0 +1,545 @@
+//! Whole resources the backend did not create: each looked up in its service, created from the
+//! template's properties when it is not there.
+
+use std::collections::HashMap;
+
+use super::props::{Props, found, same_document};
+use super::{FillError, Filler};
+
+/// A physical ID, and whether it had to be filled in.
+type Outcome = Result<(String, bool), FillError>;
+
+impl Filler<'_> {
+    pub(super) async fn log_stream(&self) -> Outcome {
+        let p = self.props;
+        p.only(&["LogGroupName", "LogStreamName"])?;
+        let group = p.required_str("LogGroupName")?;
+        let name = p
+            .str("LogStreamName")?
+            .unwrap_or_else(|| p.generated_name(self.context));
+        let logs = &self.clients.logs;
+        let streams = logs
+            .describe_log_streams()
+            .log_group_name(&group)
+            .log_stream_name_prefix(&name)
+            .send()
+            .await
+            .map_err(|e| p.api("DescribeLogStreams", e))?;
+        if streams
+            .log_streams()
+            .iter()
+            .any(|s| s.log_stream_name() == Some(&name))
+        {
+            return Ok((name, false));
+        }
+        logs.create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name(&name)
+            .send()
+            .await
+            .map_err(|e| p.api("CreateLogStream", e))?;
+        Ok((name, true))
+    }
+
+    pub(super) async fn bucket_policy(&self) -> Outcome {
+        let p = self.props;
+        p.only(&["Bucket", "PolicyDocument"])?;
+        let bucket = p.required_str("Bucket")?;
+        let document = p.document("PolicyDocument")?;
+        let s3 = &self.clients.s3;
+        let current = found(
+            p,
+            "GetBucketPolicy",
+            s3.get_bucket_policy().bucket(&bucket).send().await,
+            &["NoSuchBucketPolicy"],
+        )?;
+        if current
+            .and_then(|c| c.policy)
+            .is_some_and(|c| same_document(&c, &document))
+        {
+            return Ok((bucket, false));
+        }
+        s3.put_bucket_policy()
+            .bucket(&bucket)
+            .policy(document)
+            .send()
+            .await
+            .map_err(|e| p.api("PutBucketPolicy", e))?;
+        Ok((bucket, true))
+    }
+
+    pub(super) async fn topic_policy(&self) -> Outcome {
+        let p = self.props;
+        p.only(&["PolicyDocument", "Topics"])?;
+        let document = p.document("PolicyDocument")?;
+        let topics = p.strings("Topics")?.unwrap_or_default();
+        let sns = &self.clients.sns;
+        let mut filled = false;
+        for topic in &topics {
+            let attributes = sns
+                .get_topic_attributes()
+                .topic_arn(topic)
+                .send()
+                .await
+                .map_err(|e| p.api("GetTopicAttributes", e))?;
+            let current = attributes.attributes().and_then(|a| a.get("Policy"));
+            if current.is_some_and(|c| same_document(c, &document)) {
+                continue;
+            }
+            sns.set_topic_attributes()
+                .topic_arn(topic)
+                .attribute_name("Policy")
+                .attribute_value(&document)
+                .send()
+                .await
+                .map_err(|e| p.api("SetTopicAttributes", e))?;
+            filled = true;
+        }
+        Ok((p.generated_name(self.context), filled))
+    }
+
+    pub(super) async fn queue_policy(&self) -> Outcome {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let p = self.props;
+        p.only(&["PolicyDocument", "Queues"])?;
+        let document = p.document("PolicyDocument")?;
+        let queues = p.strings("Queues")?.unwrap_or_default();
+        let sqs = &self.clients.sqs;
+        let mut filled = false;
+        for queue in &queues {
+            let attributes = sqs
+                .get_queue_attributes()
+                .queue_url(queue)
+                .attribute_names(QueueAttributeName::Policy)
+                .send()
+                .await
+                .map_err(|e| p.api("GetQueueAttributes", e))?;
+            let current = attributes
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::Policy));
+            if current.is_some_and(|c| same_document(c, &document)) {
+                continue;
+            }
+            sqs.set_queue_attributes()
+                .queue_url(queue)
+                .attributes(QueueAttributeName::Policy, &document)
+                .send()
+                .await
+                .map_err(|e| p.api("SetQueueAttributes", e))?;
+            filled = true;
+        }
+        Ok((p.generated_name(self.context), filled))
+    }
+
+    pub(super) async fn subscription(&self) -> Outcome {
+        let p = self.props;
+        p.only(&[
+            "TopicArn",
+            "Protocol",
+            "Endpoint",
+            "RawMessageDelivery",
+            "FilterPolicy",
+            "FilterPolicyScope",
+        ])?;
+        let topic = p.required_str("TopicArn")?;
+        let protocol = p.required_str("Protocol")?;
+        let endpoint = p.str("Endpoint")?;
+        let sns = &self.clients.sns;
+        let mut pages = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&topic)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| p.api("ListSubscriptionsByTopic", e))?;
+            let existing = page.subscriptions().iter().find(|s| {
+                s.protocol() == Some(protocol.as_str()) && s.endpoint() == endpoint.as_deref()
+            });
+            if let Some(arn) = existing.and_then(|s| s.subscription_arn()) {
+                return Ok((arn.to_owned(), false));
+            }
+        }
+        let mut attributes = HashMap::new();
+        if let Some(raw) = p.bool("RawMessageDelivery")? {
+            attributes.insert("RawMessageDelivery".to_owned(), raw.to_string());
+        }
+        if p.map.contains_key("FilterPolicy") {
+            attributes.insert("FilterPolicy".to_owned(), p.document("FilterPolicy")?);
+        }
+        if let Some(scope) = p.str("FilterPolicyScope")? {
+            attributes.insert("FilterPolicyScope".to_owned(), scope);
+        }
+        let subscribed = sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol(&protocol)
+            .set_endpoint(endpoint)
+            .set_attributes((!attributes.is_empty()).then_some(attributes))
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| p.api("Subscribe", e))?;
+        let arn = subscribed
+            .subscription_arn()
+            .map(str::to_owned)
+            .unwrap_or_else(|| p.generated_name(self.context));
+        Ok((arn, true))
+    }
+
+    pub(super) async fn stage(&self) -> Outcome {
+        use aws_sdk_apigateway::types::{Op, PatchOperation};
+        let p = self.props;
+        p.only(&[
+            "RestApiId",
+            "StageName",
+            "DeploymentId",
+            "Description",
+            "Variables",
+            "MethodSettings",
+            "TracingEnabled",
+        ])?;
+        let api = p.required_str("RestApiId")?;
+        let stage = p.required_str("StageName")?;
+        let apigateway = &self.clients.apigateway;
+        let current = found(
+            p,
+            "GetStage",
+            apigateway
+                .get_stage()
+                .rest_api_id(&api)
+                .stage_name(&stage)
+                .send()
+                .await,
+            &["NotFoundException"],
+        )?;
+        if current.is_some() {
+            return Ok((stage, false));
+        }
+        let variables = match p.child("Variables")? {
+            Some(vars) => Some(
+                vars.map
+                    .keys()
+                    .map(|k| Ok((k.clone(), vars.required_str(k)?)))
+                    .collect::<Result<HashMap<_, _>, FillError>>()?,
+            ),
+            None => None,
+        };
+        apigateway
+            .create_stage()
+            .rest_api_id(&api)
+            .stage_name(&stage)
+            .deployment_id(p.required_str("DeploymentId")?)
+            .set_description(p.str("Description")?)
+            .set_variables(variables)
+            .set_tracing_enabled(p.bool("TracingEnabled")?)
+            .send()
+            .await
+            .map_err(|e| p.api("CreateStage", e))?;
+
+        // Method settings are patched onto the stage: /{resource path}/{method}/{setting}.
+        let mut patches = Vec::new();
+        for setting in p.children("MethodSettings")? {
+            setting.only(&[
+                "HttpMethod",
+                "ResourcePath",
+                "MetricsEnabled",
+                "ThrottlingBurstLimit",
+                "ThrottlingRateLimit",
+                "LoggingLevel",
+                "DataTraceEnabled",
+                "CachingEnabled",
+                "CacheTtlInSeconds",
+                "CacheDataEncrypted",
+            ])?;
+            let resource_path = setting
+                .str("ResourcePath")?
+                .unwrap_or_else(|| "/*".to_owned());
+            let method = setting.str("HttpMethod")?.unwrap_or_else(|| "*".to_owned());
+            for (property, path) in [
+                ("MetricsEnabled", "metrics/enabled"),
+                ("ThrottlingBurstLimit", "throttling/burstLimit"),
+                ("ThrottlingRateLimit", "throttling/rateLimit"),
+                ("LoggingLevel", "logging/loglevel"),
+                ("DataTraceEnabled", "logging/dataTrace"),
+                ("CachingEnabled", "caching/enabled"),
+                ("CacheTtlInSeconds", "caching/ttlInSeconds"),
+                ("CacheDataEncrypted", "caching/dataEncrypted"),
+            ] {
+                if let Some(value) = setting.str(property)? {
+                    patches.push(
+                        PatchOperation::builder()
+                            .op(Op::Replace)
+                            .path(format!("{resource_path}/{method}/{path}"))
+                            .value(value)
+                            .build(),
+                    );
+                }
+            }
+        }
+        if !patches.is_empty() {
+            apigateway
+                .update_stage()
+                .rest_api_id(&api)
+                .stage_name(&stage)
+                .set_patch_operations(Some(patches))
+                .send()
+                .await
+                .map_err(|e| p.api("UpdateStage", e))?;
+        }
+        Ok((stage, true))
+    }
+
+    pub(super) async fn alarm(&self) -> Outcome {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, StandardUnit, Statistic};
+        let p = self.props;
+        p.only(&[
+            "AlarmName",
+            "AlarmDescription",
+            "ActionsEnabled",
+            "AlarmActions",
+            "OKActions",
+            "InsufficientDataActions",
+            "ComparisonOperator",
+            "EvaluationPeriods",
+            "DatapointsToAlarm",
+            "MetricName",
+            "Namespace",
+            "Dimensions",
+            "Period",
+            "Statistic",
+            "ExtendedStatistic",
+            "Threshold",
+            "ThresholdMetricId",
+            "TreatMissingData",
+            "Unit",
+            "EvaluateLowSampleCountPercentile",
+            "Metrics",
+        ])?;
+        let name = p
+            .str("AlarmName")?
+            .unwrap_or_else(|| p.generated_name(self.context));
+        let cloudwatch = &self.clients.cloudwatch;
+        let existing = cloudwatch
+            .describe_alarms()
+            .alarm_names(&name)
+            .send()
+            .await
+            .map_err(|e| p.api("DescribeAlarms", e))?;
+        if !existing.metric_alarms().is_empty() {
+            return Ok((name, false));
+        }
+        let metrics = p
+            .children("Metrics")?
+            .iter()
+            .map(metric_data_query)
+            .collect::<Result<Vec<_>, _>>()?;
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(&name)
+            .set_alarm_description(p.str("AlarmDescription")?)
+            .set_actions_enabled(p.bool("ActionsEnabled")?)
+            .set_alarm_actions(p.strings("AlarmActions")?)
+            .set_ok_actions(p.strings("OKActions")?)
+            .set_insufficient_data_actions(p.strings("InsufficientDataActions")?)
+            .set_comparison_operator(
+                p.str("ComparisonOperator")?
+                    .map(|s| ComparisonOperator::from(s.as_str())),
+            )
+            .set_evaluation_periods(p.i32("EvaluationPeriods")?)
+            .set_datapoints_to_alarm(p.i32("DatapointsToAlarm")?)
+            .set_metric_name(p.str("MetricName")?)
+            .set_namespace(p.str("Namespace")?)
+            .set_dimensions(dimensions(p)?)
+            .set_period(p.i32("Period")?)
+            .set_statistic(p.str("Statistic")?.map(|s| Statistic::from(s.as_str())))
+            .set_extended_statistic(p.str("ExtendedStatistic")?)
+            .set_threshold(p.f64("Threshold")?)
+            .set_threshold_metric_id(p.str("ThresholdMetricId")?)
+            .set_treat_missing_data(p.str("TreatMissingData")?)
+            .set_unit(p.str("Unit")?.map(|s| StandardUnit::from(s.as_str())))
+            .set_evaluate_low_sample_count_percentile(p.str("EvaluateLowSampleCountPercentile")?)
+            .set_metrics((!metrics.is_empty()).then_some(metrics))
+            .send()
+            .await
+            .map_err(|e| p.api("PutMetricAlarm", e))?;
+        Ok((name, true))
+    }
+
+    pub(super) async fn delivery_stream(&self) -> Outcome {
+        use aws_sdk_firehose::types::{
+            BufferingHints, CloudWatchLoggingOptions, CompressionFormat, DeliveryStreamType,
+            ExtendedS3DestinationConfiguration, KinesisStreamSourceConfiguration,
+        };
+        let p = self.props;
+        p.only(&[
+            "DeliveryStreamName",
+            "DeliveryStreamType",
+            "KinesisStreamSourceConfiguration",
+            "ExtendedS3DestinationConfiguration",
+        ])?;
+        let name = p
+            .str("DeliveryStreamName")?
+            .unwrap_or_else(|| p.generated_name(self.context));
+        let firehose = &self.clients.firehose;
+        let current = found(
+            p,
+            "DescribeDeliveryStream",
+            firehose
+                .describe_delivery_stream()
+                .delivery_stream_name(&name)
+                .send()
+                .await,
+            &["ResourceNotFoundException"],
+        )?;
+        if current.is_some() {
+            return Ok((name, false));
+        }
+        let source = match p.child("KinesisStreamSourceConfiguration")? {
+            Some(s) => {
+                s.only(&["KinesisStreamARN", "RoleARN"])?;
+                Some(
+                    KinesisStreamSourceConfiguration::builder()
+                        .kinesis_stream_arn(s.required_str("KinesisStreamARN")?)
+                        .role_arn(s.required_str("RoleARN")?)
+                        .build()
+                        .map_err(|e| p.api("building KinesisStreamSourceConfiguration", e))?,
+                )
+            }
+            None => None,
+        };
+        let destination = match p.child("ExtendedS3DestinationConfiguration")? {
+            Some(d) => {
+                d.only(&[
+                    "BucketARN",
+                    "RoleARN",
+                    "Prefix",
+                    "ErrorOutputPrefix",
+                    "BufferingHints",
+                    "CompressionFormat",
+                    "CloudWatchLoggingOptions",
+                ])?;
+                let buffering = match d.child("BufferingHints")? {
+                    Some(b) => {
+                        b.only(&["IntervalInSeconds", "SizeInMBs"])?;
+                        Some(
+                            BufferingHints::builder()
+                                .set_interval_in_seconds(b.i32("IntervalInSeconds")?)
+                                .set_size_in_mbs(b.i32("SizeInMBs")?)
+                                .build(),
+                        )
+                    }
+                    None => None,
+                };
+                let logging = match d.child("CloudWatchLoggingOptions")? {
+                    Some(l) => {
+                        l.only(&["Enabled", "LogGroupName", "LogStreamName"])?;
+                        Some(
+                            CloudWatchLoggingOptions::builder()
+                                .set_enabled(l.bool("Enabled")?)
+                                .set_log_group_name(l.str("LogGroupName")?)
+                                .set_log_stream_name(l.str("LogStreamName")?)
+                                .build(),
+                        )
+                    }
+                    None => None,
+                };
+                Some(
+                    ExtendedS3DestinationConfiguration::builder()
+                        .bucket_arn(d.required_str("BucketARN")?)
+                        .role_arn(d.required_str("RoleARN")?)
+                        .set_prefix(d.str("Prefix")?)
+                        .set_error_output_prefix(d.str("ErrorOutputPrefix")?)
+                        .set_buffering_hints(buffering)
+                        .set_compression_format(
+                            d.str("CompressionFormat")?
+                                .map(|s| CompressionFormat::from(s.as_str())),
+                        )
+                        .set_cloud_watch_logging_options(logging)
+                        .build()
+                        .map_err(|e| p.api("building ExtendedS3DestinationConfiguration", e))?,
+                )
+            }
+            None => None,
+        };
+        firehose
+            .create_delivery_stream()
+            .delivery_stream_name(&name)
+            .set_delivery_stream_type(
+                p.str("DeliveryStreamType")?
+                    .map(|s| DeliveryStreamType::from(s.as_str())),
+            )
+            .set_kinesis_stream_source_configuration(source)
+            .set_extended_s3_destination_configuration(destination)
+            .send()
+            .await
+            .map_err(|e| p.api("CreateDeliveryStream", e))?;
+        Ok((name, true))
+    }
+}
+
+fn dimensions(p: &Props) -> Result<Option<Vec<aws_sdk_cloudwatch::types::Dimension>>, FillError> {
+    let items = p.children("Dimensions")?;
+    if items.is_empty() {
+        return Ok(None);
+    }
+    items
+        .iter()
+        .map(|d| {
+            d.only(&["Name", "Value"])?;
+            Ok(aws_sdk_cloudwatch::types::Dimension::builder()
+                .name(d.required_str("Name")?)
+                .value(d.required_str("Value")?)
+                .build())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn metric_data_query(q: &Props) -> Result<aws_sdk_cloudwatch::types::MetricDataQuery, FillError> {
+    use aws_sdk_cloudwatch::types::{Metric, MetricDataQuery, MetricStat, StandardUnit};
+    q.only(&[
+        "Id",
+        "Expression",
+        "Label",
+        "Period",
+        "ReturnData",
+        "AccountId",
+        "MetricStat",
+    ])?;
+    let stat = match q.child("MetricStat")? {
+        Some(s) => {
+            s.only(&["Metric", "Period", "Stat", "Unit"])?;
+            let metric = match s.child("Metric")? {
+                Some(m) => {
+                    m.only(&["MetricName", "Namespace", "Dimensions"])?;
+                    Some(
+                        Metric::builder()
+                            .set_metric_name(m.str("MetricName")?)
+                            .set_namespace(m.str("Namespace")?)
+                            .set_dimensions(dimensions(&m)?)
+                            .build(),
+                    )
+                }
+                None => None,
+            };
+            Some(
+                MetricStat::builder()
+                    .set_metric(metric)
+                    .set_period(s.i32("Period")?)
+                    .set_stat(s.str("Stat")?)
+                    .set_unit(s.str("Unit")?.map(|u| StandardUnit::from(u.as_str())))
+                    .build(),
+            )
+        }
+        None => None,
+    };
+    Ok(MetricDataQuery::builder()
+        .id(q.required_str("Id")?)
+        .set_expression(q.str("Expression")?)
+        .set_label(q.str("Label")?)
+        .set_period(q.i32("Period")?)
+        .set_return_data(q.bool("ReturnData")?)
+        .set_account_id(q.str("AccountId")?)
+        .set_metric_stat(stat)
+        .build())
+}
