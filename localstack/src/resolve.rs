@@ -145,15 +145,17 @@ impl StackContext {
         self.physical_id(name).map(str::to_owned)
     }
 
-    /// The physical ID of the resource `logical_id`.
-    pub fn physical_id(&self, logical_id: &str) -> Result<&str, ResolveError> {
-        let resource = self
-            .resources
+    fn resource(&self, logical_id: &str) -> Result<&DeployedResource, ResolveError> {
+        self.resources
             .get(logical_id)
             .ok_or_else(|| ResolveError::UnknownRef {
                 name: logical_id.to_owned(),
-            })?;
-        resource
+            })
+    }
+
+    /// The physical ID of the resource `logical_id`.
+    pub fn physical_id(&self, logical_id: &str) -> Result<&str, ResolveError> {
+        self.resource(logical_id)?
             .physical_id
             .as_deref()
             .ok_or_else(|| ResolveError::NotDeployed {
@@ -163,12 +165,7 @@ impl StackContext {
 
     /// `Fn::GetAtt` of `logical_id`.`attribute`, derived from the resource's physical ID.
     pub fn get_att(&self, logical_id: &str, attribute: &str) -> Result<String, ResolveError> {
-        let resource = self
-            .resources
-            .get(logical_id)
-            .ok_or_else(|| ResolveError::UnknownRef {
-                name: logical_id.to_owned(),
-            })?;
+        let resource = self.resource(logical_id)?;
         let id = self.physical_id(logical_id)?;
         let arn = |service: &str, region: &str, account: &str, resource: &str| {
             format!(

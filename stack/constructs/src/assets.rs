@@ -89,9 +89,21 @@ fn read_toml(path: &Path) -> Result<toml::Table, AssetError> {
 }
 
 /// A workspace member: its package name, folder (relative to the root) and manifest.
+#[derive(Debug)]
 struct Member {
     dir: String,
     manifest: toml::Table,
+}
+
+/// What the asset hashes of one workspace read, read once: the root manifest, the members'
+/// manifests and `Cargo.lock`. A stack with several functions hashes them all from one load.
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+    root_manifest: toml::Table,
+    members: BTreeMap<String, Member>,
+    /// The `[[package]]` entries of `Cargo.lock`.
+    locked: Vec<toml::Value>,
 }
 
 /// Builds the asset for `package`'s binary `binary`, hashing its build inputs.
@@ -101,93 +113,127 @@ pub fn rust_asset(
     binary: &str,
     architecture: Architecture,
 ) -> Result<Asset, AssetError> {
-    let root_manifest = read_toml(&root.join("Cargo.toml"))?;
-    let members = workspace_members(root, &root_manifest)?;
-    if !members.contains_key(package) {
-        return Err(AssetError::UnknownPackage {
-            package: package.to_owned(),
+    Workspace::load(root)?.rust_asset(package, binary, architecture)
+}
+
+impl Workspace {
+    /// Reads the workspace at `root`.
+    pub fn load(root: &Path) -> Result<Workspace, AssetError> {
+        let root_manifest = read_toml(&root.join("Cargo.toml"))?;
+        let members = workspace_members(root, &root_manifest)?;
+        let lock = read_toml(&root.join("Cargo.lock"))?;
+        let locked = lock
+            .get("package")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .unwrap_or_default();
+        Ok(Workspace {
             root: root.to_owned(),
-        });
+            root_manifest,
+            members,
+            locked,
+        })
     }
 
-    let mut hasher = Sha256::new();
-    let mut feed = |label: &str, bytes: &[u8]| {
-        hasher.update((label.len() as u64).to_le_bytes());
-        hasher.update(label.as_bytes());
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    };
-    feed("recipe", RECIPE_VERSION.as_bytes());
-    feed("target", architecture.rust_target().as_bytes());
-    feed("binary", binary.as_bytes());
-
-    // The package and the workspace crates it depends on, by path: their manifests and sources.
-    let workspace_deps = workspace_dependencies(&root_manifest);
-    let mut crates = BTreeSet::new();
-    let mut queue = VecDeque::from([package.to_owned()]);
-    while let Some(name) = queue.pop_front() {
-        let Some(m) = members.get(&name) else {
-            continue;
-        };
-        if !crates.insert(name.clone()) {
-            continue;
+    /// Builds the asset for `package`'s binary `binary`, hashing its build inputs.
+    pub fn rust_asset(
+        &self,
+        package: &str,
+        binary: &str,
+        architecture: Architecture,
+    ) -> Result<Asset, AssetError> {
+        let Workspace {
+            root,
+            root_manifest,
+            members,
+            locked,
+        } = self;
+        if !members.contains_key(package) {
+            return Err(AssetError::UnknownPackage {
+                package: package.to_owned(),
+                root: root.to_owned(),
+            });
         }
-        for dep in dependency_names(&m.manifest) {
-            if members.contains_key(&dep) {
-                queue.push_back(dep);
+
+        let mut hasher = Sha256::new();
+        let mut feed = |label: &str, bytes: &[u8]| {
+            hasher.update((label.len() as u64).to_le_bytes());
+            hasher.update(label.as_bytes());
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        feed("recipe", RECIPE_VERSION.as_bytes());
+        feed("target", architecture.rust_target().as_bytes());
+        feed("binary", binary.as_bytes());
+
+        // The package and the workspace crates it depends on, by path: their manifests and sources.
+        let workspace_deps = workspace_dependencies(root_manifest);
+        let mut crates = BTreeSet::new();
+        let mut queue = VecDeque::from([package.to_owned()]);
+        while let Some(name) = queue.pop_front() {
+            let Some(m) = members.get(&name) else {
+                continue;
+            };
+            if !crates.insert(name.clone()) {
+                continue;
+            }
+            for dep in dependency_names(&m.manifest) {
+                if members.contains_key(&dep) {
+                    queue.push_back(dep);
+                }
             }
         }
-    }
-    let mut used_external = BTreeSet::new();
-    for name in &crates {
-        let m = &members[name];
-        for file in source_files(&root.join(&m.dir))? {
-            let relative = file
-                .strip_prefix(root)
-                .unwrap_or(&file)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let bytes = fs::read(&file).map_err(|e| AssetError::Read {
-                path: file.clone(),
-                message: e.to_string(),
-            })?;
-            feed(&relative, &normalize_newlines(&bytes));
-        }
-        used_external.extend(
-            dependency_names(&m.manifest)
-                .into_iter()
-                .filter(|d| !members.contains_key(d)),
-        );
-    }
-
-    // What the root manifest says about the build: the release profile, and the workspace
-    // dependency specs (versions, features) the crates use.
-    if let Some(profile) = root_manifest.get("profile").and_then(|p| p.get("release")) {
-        feed("profile.release", profile.to_string().as_bytes());
-    }
-    for name in used_external.iter().chain(crates.iter()) {
-        if let Some(spec) = workspace_deps.get(name) {
-            feed(
-                &format!("workspace.dependencies.{name}"),
-                spec.to_string().as_bytes(),
+        let mut used_external = BTreeSet::new();
+        for name in &crates {
+            let m = &members[name];
+            for file in source_files(&root.join(&m.dir))? {
+                let relative = file
+                    .strip_prefix(root)
+                    .unwrap_or(&file)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let bytes = fs::read(&file).map_err(|e| AssetError::Read {
+                    path: file.clone(),
+                    message: e.to_string(),
+                })?;
+                feed(&relative, &normalize_newlines(&bytes));
+            }
+            used_external.extend(
+                dependency_names(&m.manifest)
+                    .into_iter()
+                    .filter(|d| !members.contains_key(d)),
             );
         }
-    }
 
-    // The locked versions of everything the package depends on, transitively.
-    for entry in locked_closure(root, package)? {
-        feed("lock", entry.as_bytes());
-    }
+        // What the root manifest says about the build: the release profile, and the workspace
+        // dependency specs (versions, features) the crates use.
+        if let Some(profile) = root_manifest.get("profile").and_then(|p| p.get("release")) {
+            feed("profile.release", profile.to_string().as_bytes());
+        }
+        for name in used_external.iter().chain(crates.iter()) {
+            if let Some(spec) = workspace_deps.get(name) {
+                feed(
+                    &format!("workspace.dependencies.{name}"),
+                    spec.to_string().as_bytes(),
+                );
+            }
+        }
 
-    let hash = hex(&hasher.finalize());
-    Ok(Asset {
-        package: package.to_owned(),
-        binary: binary.to_owned(),
-        architecture,
-        target: architecture.rust_target(),
-        key: format!("assets/{hash}.zip"),
-        hash,
-    })
+        // The locked versions of everything the package depends on, transitively.
+        for entry in locked_closure(locked, package)? {
+            feed("lock", entry.as_bytes());
+        }
+
+        let hash = hex(&hasher.finalize());
+        Ok(Asset {
+            package: package.to_owned(),
+            binary: binary.to_owned(),
+            architecture,
+            target: architecture.rust_target(),
+            key: format!("assets/{hash}.zip"),
+            hash,
+        })
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -295,16 +341,9 @@ fn source_files(dir: &Path) -> Result<Vec<PathBuf>, AssetError> {
 
 /// The Cargo.lock entries (`name version source checksum`) of `package` and everything it
 /// depends on, sorted.
-fn locked_closure(root: &Path, package: &str) -> Result<Vec<String>, AssetError> {
-    let lock_path = root.join("Cargo.lock");
-    let lock = read_toml(&lock_path)?;
-    let packages = lock
-        .get("package")
-        .and_then(|p| p.as_array())
-        .cloned()
-        .unwrap_or_default();
+fn locked_closure(packages: &[toml::Value], package: &str) -> Result<Vec<String>, AssetError> {
     let mut by_name: BTreeMap<String, Vec<&toml::Value>> = BTreeMap::new();
-    for p in &packages {
+    for p in packages {
         if let Some(name) = p.get("name").and_then(|n| n.as_str()) {
             by_name.entry(name.to_owned()).or_default().push(p);
         }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use cfn::{Expr, Output, Parameter, Resource, Template};
 
-use crate::assets::Asset;
+use crate::assets::{Asset, AssetError, Workspace};
 use crate::problem::{Problem, ValidationError, ValidationErrors};
 
 /// Where a stack deploys.
@@ -43,6 +43,8 @@ pub(crate) struct StackState {
     name: String,
     env: Environment,
     workspace_root: Option<PathBuf>,
+    /// The workspace, once a function's code has been hashed from it.
+    workspace: Option<Rc<Workspace>>,
     template: Template,
     /// Logical ID → construct path.
     paths: BTreeMap<String, String>,
@@ -211,8 +213,20 @@ impl Scope {
         self.state.borrow_mut().finalizers.push(finalizer);
     }
 
-    pub(crate) fn workspace_root(&self) -> Option<PathBuf> {
-        self.state.borrow().workspace_root.clone()
+    /// The Cargo workspace Rust function code is hashed from, read on first use.
+    pub(crate) fn workspace(&self) -> Result<Rc<Workspace>, AssetError> {
+        if let Some(workspace) = &self.state.borrow().workspace {
+            return Ok(Rc::clone(workspace));
+        }
+        let root = self
+            .state
+            .borrow()
+            .workspace_root
+            .clone()
+            .ok_or(AssetError::NoWorkspaceRoot)?;
+        let workspace = Rc::new(Workspace::load(&root)?);
+        self.state.borrow_mut().workspace = Some(Rc::clone(&workspace));
+        Ok(workspace)
     }
 
     pub(crate) fn add_asset(&self, asset: Asset) {
@@ -249,6 +263,7 @@ impl Stack {
             name: name.to_owned(),
             env: props.env,
             workspace_root: props.workspace_root,
+            workspace: None,
             template,
             paths: BTreeMap::new(),
             problems: Vec::new(),

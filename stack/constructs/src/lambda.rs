@@ -7,7 +7,7 @@ use std::time::Duration;
 use cfn::resources::lambda;
 use cfn::{Expr, Parameter, ParameterType, Resource, Value};
 
-use crate::assets::{Architecture, rust_asset};
+use crate::assets::Architecture;
 use crate::cloudwatch::{Metric, Statistic};
 use crate::core::{ResourceRef, Scope};
 use crate::iam::{Grantee, Principal, Role, RoleProps};
@@ -232,9 +232,8 @@ fn rust_code(
             .value()
     };
     let key = match scope
-        .workspace_root()
-        .ok_or(crate::assets::AssetError::NoWorkspaceRoot)
-        .and_then(|root| rust_asset(&root, package, binary, architecture))
+        .workspace()
+        .and_then(|workspace| workspace.rust_asset(package, binary, architecture))
     {
         Ok(asset) => {
             let key = asset.key.clone();

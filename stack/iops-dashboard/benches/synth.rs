@@ -25,14 +25,15 @@ fn synth_core(config: &Config) -> usize {
 /// Hashing the code of both functions alone, the part of a synth that reads files.
 fn hash_functions() -> usize {
     let root = iops_dashboard::workspace_root();
+    let workspace =
+        constructs::assets::Workspace::load(&root).unwrap_or_else(|e| panic!("workspace: {e}"));
     [
         iops_dashboard::INGEST_PACKAGE,
         iops_dashboard::STREAM_PROCESSOR_PACKAGE,
     ]
     .iter()
     .map(|p| {
-        let asset =
-            constructs::assets::rust_asset(&root, p, p, constructs::assets::Architecture::X86_64);
+        let asset = workspace.rust_asset(p, p, constructs::assets::Architecture::X86_64);
         asset.unwrap_or_else(|e| panic!("{p}: {e}")).hash.len()
     })
     .sum()
