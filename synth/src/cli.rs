@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use constructs::assets::Architecture;
 use iops_dashboard::{App, Config};
 use tracing::{info, warn};
 
@@ -13,6 +14,7 @@ use crate::output::{
     Format, MANIFEST_FILE, Manifest, StackManifest, render, render_manifest, template_file_name,
     write_if_changed,
 };
+use crate::package::{PackageOptions, Toolchain};
 
 /// Synthesizes the IOps Dashboard stacks into CloudFormation templates.
 ///
@@ -42,6 +44,15 @@ pub struct Cli {
     /// Pin the AWS account the stacks deploy to (recorded in the manifest).
     #[arg(long, global = true, env = "IOPS_DASHBOARD_ACCOUNT")]
     pub account: Option<String>,
+    /// The instruction set of the functions (`arm64`: Graviton, cheaper per GB-second).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "IOPS_DASHBOARD_ARCH",
+        default_value_t = Arch::X86_64
+    )]
+    pub arch: Arch,
     /// The burst, in events per second, the stream's capacity is checked against.
     #[arg(long, default_value_t = Config::default().target_burst_rps)]
     pub target_burst_rps: u64,
@@ -53,7 +64,29 @@ pub struct Cli {
 pub enum Command {
     /// Build every function in release for its Lambda target and zip it as `bootstrap` into
     /// `<out>/assets/<hash>.zip`.
-    Package,
+    Package {
+        /// The C toolchain for the target's C code and linking.
+        #[arg(long, value_enum, default_value_t = Toolchain::Auto)]
+        toolchain: Toolchain,
+    },
+}
+
+/// The functions' instruction set, as Lambda names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    #[value(name = "x86_64")]
+    X86_64,
+    #[value(name = "arm64")]
+    Arm64,
+}
+
+impl From<Arch> for Architecture {
+    fn from(arch: Arch) -> Self {
+        match arch {
+            Arch::X86_64 => Architecture::X86_64,
+            Arch::Arm64 => Architecture::Arm64,
+        }
+    }
 }
 
 impl Cli {
@@ -62,6 +95,7 @@ impl Cli {
             region: self.region.clone(),
             account: self.account.clone(),
             target_burst_rps: self.target_burst_rps,
+            architecture: self.arch.into(),
             ..Config::default()
         }
     }
@@ -86,9 +120,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let app = App::new(&config, root.clone());
     match cli.command {
         None => synth(&cli, &app),
-        Some(Command::Package) => {
+        Some(Command::Package { toolchain }) => {
             let assets = app.core.stack.assets();
-            let packaged = crate::package::package(&assets, &root, &cli.out)
+            let options = PackageOptions { toolchain };
+            let packaged = crate::package::package(&assets, &root, &cli.out, &options)
                 .context("packaging the function code")?;
             for p in &packaged {
                 println!("{}", p.path.display());

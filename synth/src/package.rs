@@ -2,13 +2,13 @@
 //! target, and zip its binary as `bootstrap` into `<out>/assets/<hash>.zip`, the key the
 //! template refers to. `synth` itself compiles nothing; this step is run before a deploy.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use constructs::assets::Asset;
+use constructs::assets::{Architecture, Asset};
 use tracing::info;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +44,17 @@ pub enum PackageError {
     },
     #[error(
         "no C compiler for {target} (`{compiler}` is not on PATH); the AWS SDK's crypto (aws-lc-sys) compiles C for the target. \
-         Install it (Debian/Ubuntu: `apt-get install musl-tools`) or set {env_var} to a musl C compiler"
+         Install it (Debian/Ubuntu: `apt-get install musl-tools`), set {env_var} to a musl C compiler, or build with zig (`--toolchain zig`)"
     )]
     NoCCompiler {
         target: String,
         compiler: &'static str,
         env_var: String,
+    },
+    #[error("cannot install zig and cargo-zigbuild")]
+    Zig {
+        #[source]
+        source: python_tools::ToolError,
     },
     #[error("{path} is not a binary Lambda's provided.al2023 can start: {reason}")]
     NotRunnable { path: PathBuf, reason: String },
@@ -126,10 +131,32 @@ pub fn ensure_target(target: &str) -> Result<(), PackageError> {
     }
 }
 
-/// The musl C compiler the target's C dependencies are built with, unless the user chose one.
-pub fn ensure_c_compiler(target: &str) -> Result<(), PackageError> {
-    let chosen = std::env::var_os(cc_env_var(target)).is_some();
-    check_c_compiler(target, chosen, std::env::var_os("PATH"))
+/// Which C toolchain compiles the target's C code (the AWS SDK's crypto, aws-lc-sys) and links
+/// the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Toolchain {
+    /// The system's musl C compiler when there is one, else zig.
+    #[default]
+    Auto,
+    /// The system's musl C compiler (`x86_64-linux-musl-gcc`, from `musl-tools`; or `CC_<target>`),
+    /// driven by `cargo build`.
+    System,
+    /// zig, driven by `cargo zigbuild`; both installed from PyPI on first use into
+    /// `<target>/tools/` (nothing on the system needed, and it cross-builds arm64).
+    Zig,
+}
+
+/// How a target gets built: the resolved [`Toolchain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Builder {
+    /// `cargo build` with the system's musl compiler; `env` holds what it needs set (the
+    /// linker of a cross target).
+    System {
+        compiler: String,
+        env: Vec<(String, String)>,
+    },
+    /// `cargo-zigbuild zigbuild`, with the venv's `bin/` first on `PATH`.
+    Zig { cargo_zigbuild: PathBuf },
 }
 
 /// The variable the `cc` crate reads a target's C compiler from: `CC_x86_64_unknown_linux_musl`.
@@ -137,26 +164,87 @@ fn cc_env_var(target: &str) -> String {
     format!("CC_{}", target.replace('-', "_"))
 }
 
-fn check_c_compiler(
+/// The variable cargo reads a target's linker from: `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER`.
+fn linker_env_var(target: &str) -> String {
+    format!(
+        "CARGO_TARGET_{}_LINKER",
+        target.replace('-', "_").to_uppercase()
+    )
+}
+
+/// The system C compiler for `target`: the one `CC_<target>` names, else the musl-gcc of its
+/// architecture when on `path`; the host's `cc` for a target that needs no special compiler.
+fn system_compiler(
     target: &str,
-    chosen: bool,
-    path: Option<std::ffi::OsString>,
-) -> Result<(), PackageError> {
-    let compiler = match target {
+    chosen: Option<String>,
+    path: Option<&std::ffi::OsStr>,
+) -> Result<Builder, PackageError> {
+    let musl_gcc = match target {
         "x86_64-unknown-linux-musl" => "x86_64-linux-musl-gcc",
         "aarch64-unknown-linux-musl" => "aarch64-linux-musl-gcc",
-        _ => return Ok(()),
+        _ => {
+            return Ok(Builder::System {
+                compiler: "cc".into(),
+                env: Vec::new(),
+            });
+        }
     };
-    let on_path = path
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(compiler).is_file()));
-    if chosen || on_path {
-        Ok(())
-    } else {
-        Err(PackageError::NoCCompiler {
-            target: target.into(),
-            compiler,
-            env_var: cc_env_var(target),
-        })
+    let compiler = match chosen {
+        Some(chosen) => chosen,
+        None if path.is_some_and(|path| {
+            std::env::split_paths(path).any(|dir| dir.join(musl_gcc).is_file())
+        }) =>
+        {
+            musl_gcc.to_owned()
+        }
+        None => {
+            return Err(PackageError::NoCCompiler {
+                target: target.into(),
+                compiler: musl_gcc,
+                env_var: cc_env_var(target),
+            });
+        }
+    };
+    // A cross target also links with it (the host's `cc` cannot link aarch64), unless the
+    // user chose a linker.
+    let mut env = Vec::new();
+    let host_arch = std::env::consts::ARCH;
+    if !target.starts_with(host_arch) && std::env::var_os(linker_env_var(target)).is_none() {
+        env.push((linker_env_var(target), compiler.clone()));
+    }
+    Ok(Builder::System { compiler, env })
+}
+
+/// Resolves `toolchain` for `target`, installing zig when it is the one chosen or needed.
+pub fn builder(
+    toolchain: Toolchain,
+    target: &str,
+    tools_dir: &Path,
+) -> Result<Builder, PackageError> {
+    let system = || {
+        system_compiler(
+            target,
+            std::env::var(cc_env_var(target)).ok(),
+            std::env::var_os("PATH").as_deref(),
+        )
+    };
+    let zig = || {
+        info!(
+            target,
+            "building with zig (cargo-zigbuild), installed on first use"
+        );
+        python_tools::CARGO_ZIGBUILD
+            .ensure(tools_dir)
+            .map(|cargo_zigbuild| Builder::Zig { cargo_zigbuild })
+            .map_err(|source| PackageError::Zig { source })
+    };
+    match toolchain {
+        Toolchain::System => system(),
+        Toolchain::Zig => zig(),
+        Toolchain::Auto => match system() {
+            Err(PackageError::NoCCompiler { .. }) => zig(),
+            found => found,
+        },
     }
 }
 
@@ -202,12 +290,38 @@ pub fn linkage(binary: &[u8]) -> Result<Linkage, String> {
     Ok(Linkage::Dynamic { newest_glibc })
 }
 
-/// Refuses a binary that would not start on provided.al2023.
-pub fn check_runnable(path: &Path, binary: &[u8]) -> Result<Linkage, PackageError> {
+/// The instruction set of an ELF binary, if it is one Lambda runs.
+pub fn architecture(binary: &[u8]) -> Result<Option<Architecture>, String> {
+    use object::Object;
+    let file = object::File::parse(binary).map_err(|e| format!("not an object file: {e}"))?;
+    Ok(match file.architecture() {
+        object::Architecture::X86_64 => Some(Architecture::X86_64),
+        object::Architecture::Aarch64 => Some(Architecture::Arm64),
+        _ => None,
+    })
+}
+
+/// Refuses a binary that would not start on provided.al2023 for a function of `expected`
+/// architecture: another instruction set, or a glibc newer than the runtime's.
+pub fn check_runnable(
+    path: &Path,
+    binary: &[u8],
+    expected: Architecture,
+) -> Result<Linkage, PackageError> {
     let not_runnable = |reason: String| PackageError::NotRunnable {
         path: path.to_owned(),
         reason,
     };
+    match architecture(binary).map_err(not_runnable)? {
+        Some(found) if found == expected => {}
+        found => {
+            return Err(not_runnable(format!(
+                "it is built for {}, the function runs on {}",
+                found.map_or("another instruction set", Architecture::lambda_name),
+                expected.lambda_name()
+            )));
+        }
+    }
     match linkage(binary).map_err(not_runnable)? {
         Linkage::Dynamic {
             newest_glibc: Some(v),
@@ -280,33 +394,69 @@ pub fn zip_bootstrap(binary: &[u8], path: &Path) -> Result<u64, PackageError> {
     Ok(bytes.len() as u64)
 }
 
+/// How [`package`] builds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageOptions {
+    pub toolchain: Toolchain,
+}
+
+/// The `cargo build` (or `cargo-zigbuild zigbuild`) of one asset.
+fn build_command(builder: &Builder, asset: &Asset, workspace_root: &Path) -> Command {
+    let mut build = match builder {
+        Builder::System { env, .. } => {
+            let mut build = cargo();
+            build.arg("build").envs(env.iter().map(|(k, v)| (k, v)));
+            build
+        }
+        Builder::Zig { cargo_zigbuild } => {
+            let mut build = Command::new(cargo_zigbuild);
+            build.arg("zigbuild");
+            // cargo-zigbuild finds zig through `python3 -m ziglang`: the venv's python first.
+            if let Some(bin) = cargo_zigbuild.parent() {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                let paths = std::iter::once(bin.to_owned()).chain(std::env::split_paths(&path));
+                if let Ok(joined) = std::env::join_paths(paths) {
+                    build.env("PATH", joined);
+                }
+            }
+            build
+        }
+    };
+    build.current_dir(workspace_root).args([
+        "--release",
+        "--locked",
+        "--package",
+        &asset.package,
+        "--bin",
+        &asset.binary,
+        "--target",
+        asset.target,
+    ]);
+    build
+}
+
 /// Builds and zips every asset into `<out_dir>/assets/`.
 pub fn package(
     assets: &[Asset],
     workspace_root: &Path,
     out_dir: &Path,
+    options: &PackageOptions,
 ) -> Result<Vec<Packaged>, PackageError> {
-    let targets: BTreeSet<&str> = assets.iter().map(|a| a.target).collect();
-    for target in &targets {
-        ensure_target(target)?;
-        ensure_c_compiler(target)?;
-    }
     let target_dir = target_directory(workspace_root)?;
+    let tools_dir = target_dir.join("tools");
+    let targets: BTreeSet<&str> = assets.iter().map(|a| a.target).collect();
+    let mut builders = BTreeMap::new();
+    for target in targets {
+        ensure_target(target)?;
+        let builder = builder(options.toolchain, target, &tools_dir)?;
+        info!(target, ?builder, "toolchain");
+        builders.insert(target, builder);
+    }
     let mut packaged = Vec::new();
     for asset in assets {
+        let builder = &builders[asset.target];
         info!(package = %asset.package, target = asset.target, "building");
-        let mut build = cargo();
-        build.current_dir(workspace_root).args([
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            &asset.package,
-            "--bin",
-            &asset.binary,
-            "--target",
-            asset.target,
-        ]);
+        let mut build = build_command(builder, asset, workspace_root);
         let command = display(&build);
         let status = build.status().map_err(|source| PackageError::Spawn {
             command: command.clone(),
@@ -323,7 +473,7 @@ pub fn package(
             path: binary_path.clone(),
             source,
         })?;
-        let linkage = check_runnable(&binary_path, &binary)?;
+        let linkage = check_runnable(&binary_path, &binary, asset.architecture)?;
         let path = out_dir.join(&asset.key);
         let bytes = zip_bootstrap(&binary, &path)?;
         info!(package = %asset.package, path = %path.display(), bytes, ?linkage, "packaged");
@@ -340,6 +490,13 @@ pub fn package(
 mod tests {
     use super::*;
     use std::io::Read;
+
+    fn host_architecture() -> Architecture {
+        match std::env::consts::ARCH {
+            "aarch64" => Architecture::Arm64,
+            _ => Architecture::X86_64,
+        }
+    }
 
     #[test]
     fn linkage_is_read_from_the_binary() {
@@ -367,7 +524,8 @@ mod tests {
             Ok(Linkage::Dynamic {
                 newest_glibc: Some(v),
             }) if v > AL2023_GLIBC => {
-                let err = check_runnable(&exe, &bytes).expect_err("too new a glibc");
+                let err =
+                    check_runnable(&exe, &bytes, host_architecture()).expect_err("too new a glibc");
                 assert!(
                     err.to_string()
                         .contains("newer than the 2.34 of provided.al2023"),
@@ -375,7 +533,9 @@ mod tests {
                 );
             }
             // On a build machine with glibc <= 2.34 a host binary is fine.
-            Ok(Linkage::Dynamic { .. }) => assert!(check_runnable(&exe, &bytes).is_ok()),
+            Ok(Linkage::Dynamic { .. }) => {
+                assert!(check_runnable(&exe, &bytes, host_architecture()).is_ok())
+            }
             other => panic!("a host test binary links dynamically: {other:?}"),
         }
     }
@@ -383,29 +543,81 @@ mod tests {
     #[test]
     fn a_missing_musl_compiler_is_named_with_its_fix() {
         let target = "x86_64-unknown-linux-musl";
-        let err = check_c_compiler(target, false, Some("".into()))
+        let err = system_compiler(target, None, Some("".as_ref()))
             .expect_err("no compiler on an empty PATH");
         let msg = err.to_string();
         assert!(
             msg.contains("x86_64-linux-musl-gcc")
                 && msg.contains("musl-tools")
-                && msg.contains("CC_x86_64_unknown_linux_musl"),
+                && msg.contains("CC_x86_64_unknown_linux_musl")
+                && msg.contains("--toolchain zig"),
             "{msg}"
         );
 
         let dir = tempfile::tempdir().expect("temp dir");
         fs::write(dir.path().join("x86_64-linux-musl-gcc"), "").expect("fake compiler");
-        assert!(
-            check_c_compiler(target, false, Some(dir.path().into())).is_ok(),
-            "found on PATH"
+        fs::write(dir.path().join("aarch64-linux-musl-gcc"), "").expect("fake compiler");
+        assert_eq!(
+            system_compiler(target, None, Some(dir.path().as_os_str())).expect("found"),
+            Builder::System {
+                compiler: "x86_64-linux-musl-gcc".into(),
+                env: Vec::new()
+            },
+            "found on PATH; the host links its own architecture"
         );
         assert!(
-            check_c_compiler(target, true, Some("".into())).is_ok(),
+            matches!(
+                system_compiler(target, Some("/opt/musl/bin/gcc".into()), Some("".as_ref())),
+                Ok(Builder::System { compiler, .. }) if compiler == "/opt/musl/bin/gcc"
+            ),
             "chosen with CC_<target>"
         );
         assert!(
-            check_c_compiler("x86_64-unknown-linux-gnu", false, None).is_ok(),
+            matches!(
+                system_compiler("x86_64-unknown-linux-gnu", None, None),
+                Ok(Builder::System { compiler, .. }) if compiler == "cc"
+            ),
             "glibc targets use the host compiler"
+        );
+        if std::env::consts::ARCH == "x86_64"
+            && std::env::var_os(linker_env_var("aarch64-unknown-linux-musl")).is_none()
+        {
+            assert_eq!(
+                system_compiler(
+                    "aarch64-unknown-linux-musl",
+                    None,
+                    Some(dir.path().as_os_str())
+                )
+                .expect("found"),
+                Builder::System {
+                    compiler: "aarch64-linux-musl-gcc".into(),
+                    env: vec![(
+                        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".into(),
+                        "aarch64-linux-musl-gcc".into()
+                    )]
+                },
+                "a cross target links with its own compiler"
+            );
+        }
+    }
+
+    #[test]
+    fn a_binary_for_another_architecture_is_refused() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let bytes = fs::read(&exe).expect("read test binary");
+        let (host, other) = match std::env::consts::ARCH {
+            "aarch64" => (Architecture::Arm64, Architecture::X86_64),
+            _ => (Architecture::X86_64, Architecture::Arm64),
+        };
+        assert_eq!(architecture(&bytes), Ok(Some(host)));
+        let err = check_runnable(&exe, &bytes, other).expect_err("wrong architecture");
+        assert!(
+            err.to_string().contains(&format!(
+                "it is built for {}, the function runs on {}",
+                host.lambda_name(),
+                other.lambda_name()
+            )),
+            "{err}"
         );
     }
 

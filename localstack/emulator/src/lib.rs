@@ -9,7 +9,8 @@
 mod docker;
 mod localstack;
 mod moto;
-pub mod python;
+/// The pinned Python tools (moto, cfn-lint) and where they are cached.
+pub use python_tools as python;
 
 use std::fmt;
 use std::path::PathBuf;

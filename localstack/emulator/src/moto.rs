@@ -20,11 +20,12 @@ use tokio::net::TcpStream;
 use tracing::{info, warn};
 
 use crate::EmulatorError;
-use crate::python::PythonTool;
+use python_tools::PythonTool;
 
 /// moto with its HTTP server, pinned.
 pub const MOTO: PythonTool = PythonTool {
     requirement: "moto[server]==5.2.5",
+    with: &[],
     script: "moto_server",
 };
 

@@ -369,6 +369,8 @@ impl Filler<'_> {
         use aws_sdk_firehose::types::{
             BufferingHints, CloudWatchLoggingOptions, CompressionFormat, DeliveryStreamType,
             ExtendedS3DestinationConfiguration, KinesisStreamSourceConfiguration,
+            ProcessingConfiguration, Processor, ProcessorParameter, ProcessorParameterName,
+            ProcessorType,
         };
         let p = self.props;
         p.only(&[
@@ -417,7 +419,50 @@ impl Filler<'_> {
                     "BufferingHints",
                     "CompressionFormat",
                     "CloudWatchLoggingOptions",
+                    "ProcessingConfiguration",
                 ])?;
+                let processing = match d.child("ProcessingConfiguration")? {
+                    Some(c) => {
+                        c.only(&["Enabled", "Processors"])?;
+                        let processors = c
+                            .children("Processors")?
+                            .iter()
+                            .map(|processor| {
+                                processor.only(&["Type", "Parameters"])?;
+                                let parameters = processor
+                                    .children("Parameters")?
+                                    .iter()
+                                    .map(|parameter| {
+                                        parameter.only(&["ParameterName", "ParameterValue"])?;
+                                        ProcessorParameter::builder()
+                                            .parameter_name(ProcessorParameterName::from(
+                                                parameter.required_str("ParameterName")?.as_str(),
+                                            ))
+                                            .parameter_value(
+                                                parameter.required_str("ParameterValue")?,
+                                            )
+                                            .build()
+                                            .map_err(|e| p.api("building ProcessorParameter", e))
+                                    })
+                                    .collect::<Result<Vec<_>, _>>()?;
+                                Processor::builder()
+                                    .r#type(ProcessorType::from(
+                                        processor.required_str("Type")?.as_str(),
+                                    ))
+                                    .set_parameters(Some(parameters))
+                                    .build()
+                                    .map_err(|e| p.api("building Processor", e))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some(
+                            ProcessingConfiguration::builder()
+                                .set_enabled(c.bool("Enabled")?)
+                                .set_processors(Some(processors))
+                                .build(),
+                        )
+                    }
+                    None => None,
+                };
                 let buffering = match d.child("BufferingHints")? {
                     Some(b) => {
                         b.only(&["IntervalInSeconds", "SizeInMBs"])?;
@@ -455,6 +500,7 @@ impl Filler<'_> {
                                 .map(|s| CompressionFormat::from(s.as_str())),
                         )
                         .set_cloud_watch_logging_options(logging)
+                        .set_processing_configuration(processing)
                         .build()
                         .map_err(|e| p.api("building ExtendedS3DestinationConfiguration", e))?,
                 )

@@ -47,6 +47,10 @@ pub struct S3Destination {
     /// 0 to 900 s. Default: 300 s.
     pub buffer_interval: Duration,
     pub compression: Compression,
+    /// Follow every record with a newline (Firehose's `AppendDelimiterToRecord` processor), so
+    /// an object of JSON records is JSON Lines, as Athena and most readers want. Without it
+    /// records are written back to back.
+    pub newline_delimited: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +179,14 @@ impl DeliveryStream {
                 .into(),
             ),
             compression_format: Some(dest.compression.name().into()),
+            processing_configuration: dest.newline_delimited.then(|| {
+                let append = firehose::delivery_stream::Processor::new("AppendDelimiterToRecord");
+                firehose::delivery_stream::ProcessingConfiguration {
+                    enabled: Some(true.into()),
+                    processors: Some(vec![append].into()),
+                }
+                .into()
+            }),
             cloud_watch_logging_options: Some(
                 firehose::delivery_stream::CloudWatchLoggingOptions {
                     enabled: Some(true.into()),
@@ -234,6 +246,7 @@ mod tests {
                 buffer_size_mib: 5,
                 buffer_interval: Duration::from_secs(300),
                 compression: Compression::Gzip,
+                newline_delimited: true,
             },
             error_log_retention: RetentionDays::OneMonth,
         }
@@ -254,6 +267,11 @@ mod tests {
         assert_eq!(
             ds.properties["ExtendedS3DestinationConfiguration"]["CompressionFormat"],
             "GZIP"
+        );
+        assert_eq!(
+            ds.properties["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"],
+            serde_json::json!({"Enabled": true, "Processors": [{"Type": "AppendDelimiterToRecord"}]}),
+            "records are newline-delimited"
         );
         assert!(ds.depends_on.contains("ArchiverServiceRoleDefaultPolicy"));
         let policy = t.resources["ArchiverServiceRoleDefaultPolicy"].properties["PolicyDocument"]

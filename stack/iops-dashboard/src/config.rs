@@ -4,6 +4,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use constructs::assets::Architecture;
 use constructs::logs::RetentionDays;
 
 /// The whole deployment's configuration.
@@ -15,6 +16,9 @@ pub struct Config {
     pub region: String,
     /// Events per second the pipeline must take in a burst. Default: 4,000 (the spec's claim).
     pub target_burst_rps: u64,
+    /// The instruction set of both functions. Default: x86_64 (the spec's); arm64 runs on
+    /// Graviton at a lower price per GB-second.
+    pub architecture: Architecture,
     pub stream: StreamConfig,
     pub archive: ArchiveConfig,
     pub processor: ProcessorConfig,
@@ -44,6 +48,8 @@ pub struct ArchiveConfig {
     pub prefix: String,
     /// … and for `errors/year={yyyy}/month={MM}/day={dd}/{error-type}/`.
     pub error_prefix: String,
+    /// One event a line in the archive objects (JSON Lines, what Athena reads). Default: true.
+    pub newline_delimited: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +105,7 @@ impl Default for Config {
             account: None,
             region: "us-east-2".into(),
             target_burst_rps: 4_000,
+            architecture: Architecture::X86_64,
             stream: StreamConfig {
                 name: "iops-dashboard-events-stream".into(),
                 shards: NonZeroU32::new(2).expect("invariant: 2 is not zero"),
@@ -114,6 +121,7 @@ impl Default for Config {
                 buffer_interval: Duration::from_secs(300),
                 prefix: "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/".into(),
                 error_prefix: "errors/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/!{firehose:error-output-type}/".into(),
+                newline_delimited: true,
             },
             processor: ProcessorConfig {
                 memory_mb: 512,

@@ -128,6 +128,7 @@ impl CoreStack {
                     buffer_size_mib: a.buffer_size_mib,
                     buffer_interval: a.buffer_interval,
                     compression: Compression::Gzip,
+                    newline_delimited: a.newline_delimited,
                 },
                 error_log_retention: RetentionDays::OneMonth,
             },
@@ -181,6 +182,7 @@ impl CoreStack {
                     (env::MALFORMED_TOPIC_ARN.to_owned(), malformed_topic.arn().value()),
                 ]),
                 log_retention: p.log_retention,
+                architecture: config.architecture,
                 ..FunctionProps::rust(STREAM_PROCESSOR_PACKAGE)
             },
         );
@@ -221,6 +223,7 @@ impl CoreStack {
                     ),
                 ]),
                 log_retention: i.log_retention,
+                architecture: config.architecture,
                 ..FunctionProps::rust(INGEST_PACKAGE)
             },
         );

@@ -1,6 +1,7 @@
 //! Every resource and setting the Phase 1 spec names is in the synthesized core stack.
 
 use cfn::Template;
+use constructs::assets::Architecture;
 use iops_dashboard::{App, Config};
 use serde_json::{Value, json};
 
@@ -95,6 +96,11 @@ fn firehose_archive() {
         json!({"IntervalInSeconds": 300, "SizeInMBs": 5})
     );
     assert_eq!(s3["CompressionFormat"], "GZIP");
+    assert_eq!(
+        s3["ProcessingConfiguration"],
+        json!({"Enabled": true, "Processors": [{"Type": "AppendDelimiterToRecord"}]}),
+        "one event a line in the archive"
+    );
     assert_eq!(
         s3["Prefix"],
         "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
@@ -311,5 +317,38 @@ fn function_code_is_referenced_by_content_hash() {
         assert_eq!(code["S3Bucket"], json!({"Ref": "AssetsBucketName"}));
         let key = code["S3Key"].as_str().expect("a literal key");
         assert!(assets.iter().any(|a| a.key == key), "{id}: {key}");
+        assert_eq!(
+            t.resources[id].properties["Architectures"],
+            json!(["x86_64"])
+        );
+    }
+}
+
+#[test]
+fn arm64_functions_are_built_for_aarch64_under_other_keys() {
+    let x86 = app().core.stack.assets();
+    let arm = App::new(
+        &Config {
+            architecture: Architecture::Arm64,
+            ..Config::default()
+        },
+        iops_dashboard::workspace_root(),
+    );
+    let t = arm.core.stack.synth().unwrap_or_else(|e| panic!("{e}"));
+    let assets = arm.core.stack.assets();
+    assert!(
+        assets
+            .iter()
+            .all(|a| a.target == "aarch64-unknown-linux-musl"),
+        "{assets:?}"
+    );
+    for id in ["IngestFunction", "StreamProcessorFunction"] {
+        let props = &t.resources[id].properties;
+        assert_eq!(props["Architectures"], json!(["arm64"]));
+        let key = props["Code"]["S3Key"].as_str().expect("a literal key");
+        assert!(
+            x86.iter().all(|a| a.key != key),
+            "{id}: an arm64 package never shares the x86_64 key {key}"
+        );
     }
 }

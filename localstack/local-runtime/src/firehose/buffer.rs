@@ -1,5 +1,6 @@
-//! Firehose's buffer: records concatenated as they are (Firehose adds no delimiter) until the
-//! size or the interval is reached, then one S3 object named as Firehose names it.
+//! Firehose's buffer: records concatenated as they are (Firehose adds no delimiter unless an
+//! `AppendDelimiterToRecord` processor says so) until the size or the interval is reached, then
+//! one S3 object named as Firehose names it.
 
 use std::io::Write;
 
@@ -33,13 +34,19 @@ pub(super) struct Batch {
 impl Buffer {
     /// Whether adding `record` would take the buffer past `size_bytes`: the buffer is then
     /// delivered first, so an object holds at most the buffer size (or one larger record).
-    pub(super) fn would_overflow(&self, record: &StreamRecord, size_bytes: usize) -> bool {
-        self.records > 0 && self.data.len() + record.data.len() > size_bytes
+    pub(super) fn would_overflow(
+        &self,
+        record: &StreamRecord,
+        delimiter: &[u8],
+        size_bytes: usize,
+    ) -> bool {
+        self.records > 0 && self.data.len() + record.data.len() + delimiter.len() > size_bytes
     }
 
-    /// Adds a record; the interval starts with the first record.
-    pub(super) fn push(&mut self, record: &StreamRecord, now: Instant) {
+    /// Adds a record followed by `delimiter`; the interval starts with the first record.
+    pub(super) fn push(&mut self, record: &StreamRecord, delimiter: &[u8], now: Instant) {
         self.data.extend_from_slice(&record.data);
+        self.data.extend_from_slice(delimiter);
         self.records += 1;
         self.oldest = Some(match self.oldest {
             Some(oldest) => oldest.min(record.approximate_arrival),
@@ -122,8 +129,8 @@ mod tests {
         let mut buffer = Buffer::default();
         assert_eq!(buffer.take(), None);
         let now = Instant::now();
-        buffer.push(&record("{\"a\":1}", 2_000), now);
-        buffer.push(&record("{\"b\":2}", 1_000), now);
+        buffer.push(&record("{\"a\":1}", 2_000), b"", now);
+        buffer.push(&record("{\"b\":2}", 1_000), b"", now);
         assert_eq!(buffer.started(), Some(now));
         let batch = buffer.take().expect("a batch");
         assert_eq!(batch.data, b"{\"a\":1}{\"b\":2}");
@@ -137,14 +144,28 @@ mod tests {
         let mut buffer = Buffer::default();
         let ten = record("0123456789", 0);
         assert!(
-            !buffer.would_overflow(&ten, 5),
+            !buffer.would_overflow(&ten, b"", 5),
             "an empty buffer takes any record"
         );
-        buffer.push(&ten, Instant::now());
+        buffer.push(&ten, b"", Instant::now());
         assert!(buffer.is_full(10));
         assert!(!buffer.is_full(11));
-        assert!(buffer.would_overflow(&ten, 15));
-        assert!(!buffer.would_overflow(&ten, 20));
+        assert!(buffer.would_overflow(&ten, b"", 15));
+        assert!(!buffer.would_overflow(&ten, b"", 20));
+        assert!(
+            buffer.would_overflow(&ten, b"\n", 20),
+            "the delimiter counts toward the size"
+        );
+    }
+
+    #[test]
+    fn a_delimiter_follows_every_record() {
+        let mut buffer = Buffer::default();
+        let now = Instant::now();
+        buffer.push(&record("{\"a\":1}", 0), b"\n", now);
+        buffer.push(&record("{\"b\":2}", 0), b"\n", now);
+        let batch = buffer.take().expect("a batch");
+        assert_eq!(batch.data, b"{\"a\":1}\n{\"b\":2}\n", "JSON Lines");
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct DeliveryStreamConfig {
     pub buffering_interval_seconds: u32,
     /// `CompressionFormat`. Default `UNCOMPRESSED`.
     pub compression_format: CompressionFormat,
+    /// `ProcessingConfiguration` with an enabled `AppendDelimiterToRecord` processor: what
+    /// follows every record (its `Delimiter` parameter, `\n` when it has none). Default: none,
+    /// records back to back.
+    pub record_delimiter: Option<Vec<u8>>,
 }
 
 impl DeliveryStreamConfig {
@@ -48,6 +52,7 @@ impl DeliveryStreamConfig {
             buffering_size_mb: 5,
             buffering_interval_seconds: 300,
             compression_format: CompressionFormat::Uncompressed,
+            record_delimiter: None,
         }
     }
 
@@ -89,6 +94,7 @@ impl DeliveryStreamConfig {
                         * 1024,
                     interval: Duration::from_secs(u64::from(self.buffering_interval_seconds)),
                     gzip: self.compression_format == CompressionFormat::Gzip,
+                    delimiter: self.record_delimiter.clone().unwrap_or_default(),
                 })
             }
             _ => Err(ConfigError {
@@ -180,6 +186,8 @@ pub(super) struct Settings {
     pub(super) size_bytes: usize,
     pub(super) interval: Duration,
     pub(super) gzip: bool,
+    /// Written after every record; empty for none.
+    pub(super) delimiter: Vec<u8>,
 }
 
 /// A delivery stream that cannot run, with every problem found.

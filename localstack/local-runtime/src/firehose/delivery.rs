@@ -224,12 +224,13 @@ impl Writer {
                 received = records.recv() => {
                     let Some(received) = received else { break };
                     for record in &received {
-                        if buffer.would_overflow(record, self.settings.size_bytes)
+                        let delimiter = &self.settings.delimiter;
+                        if buffer.would_overflow(record, delimiter, self.settings.size_bytes)
                             && let Some(batch) = buffer.take()
                         {
                             self.deliver(batch).await;
                         }
-                        buffer.push(record, Instant::now());
+                        buffer.push(record, delimiter, Instant::now());
                         if buffer.is_full(self.settings.size_bytes)
                             && let Some(batch) = buffer.take()
                         {

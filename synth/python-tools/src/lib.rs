@@ -1,6 +1,6 @@
-//! Python command-line tools (cfn-lint, moto) installed on first use into a cached virtual
-//! environment under the Cargo target folder, pinned to one version, as testcontainers pulls an
-//! image on first use. A new machine needs only `python3`.
+//! Python command-line tools (cfn-lint, moto, cargo-zigbuild with zig) installed on first use into
+//! a cached virtual environment under the Cargo target folder, pinned to one version, as
+//! testcontainers pulls an image on first use. A new machine needs only `python3`.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -11,8 +11,10 @@ use tracing::info;
 /// A pinned Python package and the console script it provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PythonTool {
-    /// The pip requirement, pinned: `cfn-lint==1.58.0`.
+    /// The pip requirement, pinned: `cfn-lint==1.58.0`. It names the virtual environment.
     pub requirement: &'static str,
+    /// Further pinned requirements installed beside it (`ziglang==0.17.0` for cargo-zigbuild).
+    pub with: &'static [&'static str],
     /// The script the package installs: `cfn-lint`.
     pub script: &'static str,
 }
@@ -20,7 +22,17 @@ pub struct PythonTool {
 /// `cfn-lint`, the CloudFormation linter; the same version the vendored resource schemas come from.
 pub const CFN_LINT: PythonTool = PythonTool {
     requirement: "cfn-lint==1.58.0",
+    with: &[],
     script: "cfn-lint",
+};
+
+/// `cargo-zigbuild` with the zig toolchain it drives (the `ziglang` wheel): C compiler and linker
+/// for the Lambda musl targets, x86_64 and aarch64, with nothing installed by the system. The
+/// script finds zig through `python3 -m ziglang`, so the venv's `bin/` goes first on `PATH`.
+pub const CARGO_ZIGBUILD: PythonTool = PythonTool {
+    requirement: "cargo-zigbuild==0.24.0",
+    with: &["ziglang==0.17.0"],
+    script: "cargo-zigbuild",
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +97,16 @@ impl PythonTool {
         )
     }
 
+    /// Every pinned requirement, the tool's first.
+    pub fn requirements(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.requirement).chain(self.with.iter().copied())
+    }
+
+    /// What the `.installed` marker of a complete install holds: the requirements, one a line.
+    fn marker(&self) -> String {
+        self.requirements().collect::<Vec<_>>().join("\n")
+    }
+
     /// The path of the tool's script, installing it first if needed. Safe to call from several
     /// processes at once: installs are serialized by a lock file, and a finished install is
     /// marked so later calls return at once.
@@ -98,7 +120,9 @@ impl PythonTool {
         let venv = self.venv_dir(tools_dir);
         let script = venv.join("bin").join(self.script);
         let done = venv.join(".installed");
-        if done.is_file() && script.is_file() {
+        let installed =
+            || script.is_file() && fs::read_to_string(&done).is_ok_and(|m| m == self.marker());
+        if installed() {
             return Ok(script);
         }
         let io = |path: &Path| {
@@ -109,20 +133,17 @@ impl PythonTool {
         let lock_path = tools_dir.join(format!("{}.lock", self.script));
         let lock = File::create(&lock_path).map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
-        if done.is_file() && script.is_file() {
+        if installed() {
             return Ok(script);
         }
-        info!(requirement = self.requirement, venv = %venv.display(), "installing a Python tool (first use)");
+        info!(requirements = %self.marker().replace('\n', " "), venv = %venv.display(), "installing a Python tool (first use)");
         let _ = fs::remove_dir_all(&venv);
         run(Command::new(python).arg("-m").arg("venv").arg(&venv))?;
         let pip = venv.join("bin").join("pip");
-        run(Command::new(&pip).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            self.requirement,
-        ]))?;
-        fs::write(&done, self.requirement).map_err(io(&done))?;
+        run(Command::new(&pip)
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(self.requirements()))?;
+        fs::write(&done, self.marker()).map_err(io(&done))?;
         Ok(script)
     }
 }
@@ -146,6 +167,7 @@ mod tests {
         assert_eq!(CFN_LINT.venv_dir(dir), PathBuf::from("/t/cfn-lint-1.58.0"));
         let moto = PythonTool {
             requirement: "moto[server]==5.2.5",
+            with: &[],
             script: "moto_server",
         };
         assert_eq!(
@@ -160,6 +182,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let tool = PythonTool {
             requirement: "nothing==0",
+            with: &[],
             script: "nothing",
         };
         let err = tool
