@@ -31,7 +31,7 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
     /// Only these stacks (repeatable). Default: every stack.
-    #[arg(long = "stack", value_name = "NAME")]
+    #[arg(long = "stack", global = true, value_name = "NAME")]
     pub stacks: Vec<String>,
     /// The core stack's region.
     #[arg(
@@ -68,6 +68,15 @@ pub enum Command {
         /// The C toolchain for the target's C code and linking.
         #[arg(long, value_enum, default_value_t = Toolchain::Auto)]
         toolchain: Toolchain,
+    },
+    /// Check the synthesized templates against the policy gates (encryption, TLS, public access,
+    /// least-privilege IAM, log retention, failure destinations, alarm actions) and list every
+    /// finding and suppression. Exit 1 when a finding is not suppressed. `synth` runs the same
+    /// gates before writing anything.
+    Check {
+        /// Print the reports as JSON, one object per stack.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -120,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let app = App::new(&config, root.clone());
     match cli.command {
         None => synth(&cli, &app),
+        Some(Command::Check { json }) => check(&cli, &app, json),
         Some(Command::Package { toolchain }) => {
             let assets = app.core.stack.assets();
             let options = PackageOptions { toolchain };
@@ -133,7 +143,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn synth(cli: &Cli, app: &App) -> anyhow::Result<ExitCode> {
+/// The stacks `--stack` selects (all by default); an unknown name is an error listing the stacks.
+fn selected_stacks<'a>(cli: &Cli, app: &'a App) -> anyhow::Result<Vec<&'a constructs::Stack>> {
     let stacks = app.stacks();
     for wanted in &cli.stacks {
         if !stacks.iter().any(|s| &s.name() == wanted) {
@@ -144,11 +155,82 @@ fn synth(cli: &Cli, app: &App) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let selected: Vec<_> = stacks
+    Ok(stacks
         .into_iter()
         .filter(|s| cli.stacks.is_empty() || cli.stacks.contains(&s.name()))
-        .collect();
+        .collect())
+}
 
+/// The stack's template, or `None` after printing its problems.
+fn synth_or_report(stack: &constructs::Stack) -> Option<cfn::Template> {
+    stack
+        .synth()
+        .map_err(|errors| eprintln!("error: {} is invalid, {errors}", stack.name()))
+        .ok()
+}
+
+/// Runs the policy gates over `template`: logs what is suppressed, prints what is not to stderr,
+/// and says whether it passes.
+fn gate(name: &str, template: &cfn::Template) -> bool {
+    let report = cfn_policy::check(&template.to_value());
+    for finding in report.suppressed() {
+        info!(stack = %name, rule = %finding.rule, resource = %finding.resource, reason = finding.suppressed.as_deref().unwrap_or_default(), "policy finding suppressed");
+    }
+    let violations: Vec<_> = report.violations().collect();
+    if !violations.is_empty() {
+        eprintln!(
+            "error: {name} breaks the policy gates, {} finding{}:",
+            violations.len(),
+            if violations.len() == 1 { "" } else { "s" }
+        );
+        for finding in violations {
+            eprintln!("  - {finding}");
+        }
+        eprintln!(
+            "  (fix them, or suppress one with a reason: Scope::suppress; `synth check` lists them)"
+        );
+    }
+    report.passes()
+}
+
+fn check(cli: &Cli, app: &App, json: bool) -> anyhow::Result<ExitCode> {
+    let mut passes = true;
+    let mut reports = BTreeMap::new();
+    for stack in selected_stacks(cli, app)? {
+        let name = stack.name();
+        let Some(template) = synth_or_report(stack) else {
+            passes = false;
+            continue;
+        };
+        let report = cfn_policy::check(&template.to_value());
+        passes &= report.passes();
+        if !json {
+            let violations = report.violations().count();
+            let suppressed = report.suppressed().count();
+            println!(
+                "{name}: {} — {} rules, {violations} finding{}, {suppressed} suppressed",
+                if report.passes() { "passes" } else { "FAILS" },
+                cfn_policy::RULES.len(),
+                if violations == 1 { "" } else { "s" },
+            );
+            for finding in &report.findings {
+                println!("  {finding}");
+            }
+        }
+        reports.insert(name, report);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(if passes {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn synth(cli: &Cli, app: &App) -> anyhow::Result<ExitCode> {
+    let selected = selected_stacks(cli, app)?;
     let mut failed = false;
     let mut manifest = Manifest {
         version: 1,
@@ -156,14 +238,14 @@ fn synth(cli: &Cli, app: &App) -> anyhow::Result<ExitCode> {
     };
     for stack in selected {
         let name = stack.name();
-        let template = match stack.synth() {
-            Ok(t) => t,
-            Err(errors) => {
-                eprintln!("error: {name} is invalid, {errors}");
-                failed = true;
-                continue;
-            }
+        let Some(template) = synth_or_report(stack) else {
+            failed = true;
+            continue;
         };
+        if !gate(&name, &template) {
+            failed = true;
+            continue;
+        }
         let file = template_file_name(&name, cli.format);
         let text = render(&name, &template, cli.format)?;
         let path = cli.out.join(&file);
@@ -206,4 +288,46 @@ fn synth(cli: &Cli, app: &App) -> anyhow::Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use constructs::{Environment, Stack, StackProps};
+
+    fn gated_stack() -> Stack {
+        Stack::new(
+            "Gated",
+            StackProps {
+                env: Environment {
+                    account: None,
+                    region: "us-east-2".into(),
+                },
+                description: None,
+                workspace_root: None,
+            },
+        )
+    }
+
+    #[test]
+    fn the_gate_refuses_a_template_breaking_a_rule() {
+        let stack = gated_stack();
+        let queue = cfn::resources::sqs::Queue::default();
+        stack
+            .child("Plain")
+            .add_resource(cfn::Resource::new(&queue));
+        let template = stack.synth().expect("a valid stack");
+        assert!(!gate("Gated", &template), "an unencrypted queue fails");
+
+        let stack = gated_stack();
+        let scope = stack.child("Plain");
+        let plain = scope.add_resource(cfn::Resource::new(&queue));
+        scope.suppress(
+            &plain,
+            cfn_policy::RuleId::EncryptionAtRest,
+            "a scratch queue that never holds data",
+        );
+        let template = stack.synth().expect("a valid stack");
+        assert!(gate("Gated", &template), "a reasoned suppression passes");
+    }
 }

@@ -117,3 +117,31 @@ fn help_describes_the_commands() {
         assert!(help.contains(word), "{word} in:\n{help}");
     }
 }
+
+#[test]
+fn check_lists_every_stack_passing_the_policy_gates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = synth(&["check"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for stack in ["IOpsDashboard-CoreStack", "IOpsDashboard-BillingStack"] {
+        assert!(
+            stdout.contains(&format!(
+                "{stack}: passes — 8 rules, 0 findings, 0 suppressed"
+            )),
+            "{stdout}"
+        );
+    }
+
+    let out = synth(
+        &["check", "--json", "--stack", "IOpsDashboard-CoreStack"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        reports,
+        serde_json::json!({"IOpsDashboard-CoreStack": {"findings": []}})
+    );
+    assert!(!dir.path().join("cdk.out").exists(), "check writes nothing");
+}

@@ -167,6 +167,31 @@ impl Scope {
         }
     }
 
+    /// Accepts a policy rule's finding on `target`, for `reason`: written into the resource's
+    /// metadata, listed by every `synth check` and `synth`, and reviewed with the template.
+    pub fn suppress(&self, target: &ResourceRef, rule: cfn_policy::RuleId, reason: &str) {
+        if reason.trim().chars().count() < cfn_policy::MIN_REASON_CHARS {
+            self.report(Problem::SuppressionWithoutReason {
+                rule,
+                reason: reason.to_owned(),
+            });
+            return;
+        }
+        self.update_resource(target, |resource| {
+            let metadata = resource
+                .metadata
+                .get_or_insert_with(|| serde_json::json!({}));
+            if let Some(map) = metadata.as_object_mut() {
+                let list = map
+                    .entry(cfn_policy::SUPPRESSIONS_METADATA_KEY)
+                    .or_insert_with(|| serde_json::json!([]));
+                if let Some(list) = list.as_array_mut() {
+                    list.push(serde_json::json!({"Rule": rule.as_str(), "Reason": reason.trim()}));
+                }
+            }
+        });
+    }
+
     /// Adds a template parameter and returns a `Ref` to it.
     pub fn add_parameter(&self, name: &str, parameter: Parameter) -> Expr {
         self.state
@@ -416,6 +441,44 @@ mod tests {
             "{errors:#?}"
         );
         assert_eq!(errors[0].path, "Test/A/B");
+    }
+
+    #[test]
+    fn a_suppression_is_written_into_the_metadata_with_its_reason() {
+        let suppressed_queue = |reason: &str| {
+            let s = stack();
+            let queue = s
+                .child("Dlq")
+                .add_resource(Resource::new(&cfn::resources::sqs::Queue::default()));
+            s.child("Dlq")
+                .suppress(&queue, cfn_policy::RuleId::EncryptionAtRest, reason);
+            (s, queue)
+        };
+        let (s, queue) = suppressed_queue("  holds only test data, by design  ");
+        s.child("Dlq")
+            .suppress(&queue, cfn_policy::RuleId::AlarmHasAction, "short");
+        let errors = s.synth().expect_err("a reasonless suppression").0;
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(matches!(
+            &errors[0].problem,
+            Problem::SuppressionWithoutReason {
+                rule: cfn_policy::RuleId::AlarmHasAction,
+                ..
+            }
+        ));
+
+        let (s, _) = suppressed_queue("holds only test data, by design");
+        let t = s.synth().expect("valid");
+        assert_eq!(
+            t.resources["Dlq"].metadata,
+            Some(serde_json::json!({
+                "ConstructPath": "Test/Dlq",
+                "Suppressions": [{"Rule": "ENCRYPTION_AT_REST", "Reason": "holds only test data, by design"}]
+            }))
+        );
+        let report = cfn_policy::check(&t.to_value());
+        assert!(report.passes(), "{:#?}", report.findings);
+        assert_eq!(report.suppressed().count(), 1);
     }
 
     #[test]

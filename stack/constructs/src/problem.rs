@@ -27,6 +27,14 @@ pub enum Problem {
     },
     #[error("the construct path gives an empty logical ID (ids need letters or digits)")]
     EmptyLogicalId,
+    #[error(
+        "the suppression of {rule} needs a reason of at least {min} characters, got {reason:?}",
+        min = cfn_policy::MIN_REASON_CHARS
+    )]
+    SuppressionWithoutReason {
+        rule: cfn_policy::RuleId,
+        reason: String,
+    },
     #[error("output `{name}` is defined twice")]
     DuplicateOutput { name: String },
     #[error(

@@ -352,3 +352,16 @@ fn arm64_functions_are_built_for_aarch64_under_other_keys() {
         );
     }
 }
+
+#[test]
+fn every_stack_passes_the_policy_gates_with_no_unexplained_suppression() {
+    for stack in app().stacks() {
+        let template = stack.synth().unwrap_or_else(|e| panic!("{e}"));
+        let report = cfn_policy::check(&template.to_value());
+        assert!(report.passes(), "{}: {:#?}", stack.name(), report.findings);
+        for finding in report.suppressed() {
+            let reason = finding.suppressed.as_deref().unwrap_or_default();
+            assert!(reason.len() >= cfn_policy::MIN_REASON_CHARS, "{finding}");
+        }
+    }
+}
