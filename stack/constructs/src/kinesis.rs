@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use cfn::resources::kinesis;
-use cfn::{Expr, Resource};
+use cfn::{Expr, Policy, Resource};
 
 use crate::cloudwatch::{Metric, Statistic};
 use crate::core::{ResourceRef, Scope};
@@ -36,6 +36,9 @@ pub struct StreamProps {
     /// 24 h to 8760 h. Default: 24 h.
     pub retention: Duration,
     pub encryption: StreamEncryption,
+    /// What happens to the stream (and the records it holds) when it leaves the stack or is
+    /// replaced. Default: retained, as every stateful resource here.
+    pub removal_policy: Policy,
 }
 
 impl Default for StreamProps {
@@ -47,6 +50,7 @@ impl Default for StreamProps {
             },
             retention: Duration::from_secs(24 * 3600),
             encryption: StreamEncryption::Managed,
+            removal_policy: Policy::Retain,
         }
     }
 }
@@ -97,7 +101,8 @@ impl Stream {
             ..kinesis::Stream::default()
         };
         Stream {
-            resource: scope.add_resource(Resource::new(&stream)),
+            resource: scope
+                .add_resource(Resource::new(&stream).with_removal_policy(props.removal_policy)),
             mode: props.mode,
         }
     }
@@ -193,6 +198,27 @@ mod tests {
                 bytes_per_second: 1 << 20
             }
         );
+    }
+
+    #[test]
+    fn a_stream_is_retained_unless_told_otherwise() {
+        let s = stack();
+        Stream::new(&s, "Kept", StreamProps::default());
+        Stream::new(
+            &s,
+            "Scratch",
+            StreamProps {
+                removal_policy: Policy::Delete,
+                ..Default::default()
+            },
+        );
+        let t = s.synth().expect("valid");
+        assert_eq!(t.resources["Kept"].deletion_policy, Some(Policy::Retain));
+        assert_eq!(
+            t.resources["Kept"].update_replace_policy,
+            Some(Policy::Retain)
+        );
+        assert_eq!(t.resources["Scratch"].deletion_policy, Some(Policy::Delete));
     }
 
     #[test]

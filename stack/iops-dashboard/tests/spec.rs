@@ -40,6 +40,12 @@ fn kinesis_stream() {
     assert_eq!(s["StreamModeDetails"]["StreamMode"], "PROVISIONED");
     assert_eq!(s["RetentionPeriodHours"], 24);
     assert_eq!(s["StreamEncryption"]["EncryptionType"], "KMS");
+    let stream = &t.resources["EventsStream"];
+    assert_eq!(
+        (stream.deletion_policy, stream.update_replace_policy),
+        (Some(cfn::Policy::Retain), Some(cfn::Policy::Retain)),
+        "the stream holds up to 24 h of events: retained like every stateful resource"
+    );
 }
 
 #[test]
