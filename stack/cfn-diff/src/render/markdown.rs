@@ -15,7 +15,9 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(out, "No changes in {}.", names.join(", "));
         return out;
     }
-    let _ = writeln!(out, "{}\n", summary_line(&report.summary));
+    if report.stacks.len() > 1 {
+        let _ = writeln!(out, "{}\n", summary_line(&report.summary));
+    }
     for (name, stack) in &report.stacks {
         stack_section(&mut out, name, stack);
     }
