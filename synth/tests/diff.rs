@@ -124,6 +124,29 @@ fn the_same_templates_exit_0() {
     assert!(text.trim_end().ends_with("no changes"), "{text}");
     assert!(!text.contains('\x1b'), "no colour off a terminal");
 
+    // `synth --format yaml` output reads back as the same templates.
+    let yaml_out = dir.path().join("yaml");
+    let out = synth(
+        &[
+            "--format",
+            "yaml",
+            "--out",
+            yaml_out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_exit(&out, 0);
+    let out = synth(
+        &["diff", "--base", yaml_out.to_str().expect("utf-8")],
+        dir.path(),
+    );
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains(&format!("{CORE}.template.yaml")),
+        "{}",
+        stdout(&out)
+    );
+
     let file = cdk_out.join(format!("{BILLING}.template.json"));
     let out = synth(
         &[
