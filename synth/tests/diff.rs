@@ -185,6 +185,8 @@ fn changes_exit_1_and_fail_on_gates_on_what_it_names() {
         // The stream has no UpdateReplacePolicy: replacing it loses its records.
         "| ✏️ | `EventsStream` | `AWS::Kinesis::Stream` | **will replace** · **data loss** |",
         "| ➖ | `LegacyQueue` | `AWS::SQS::Queue` | removed · **data loss** |",
+        // Unchanged in the template, replaced because the stream it reads is.
+        "| ✏️ | `StreamProcessorFunctionKinesisEventSourceEventsStream` | `AWS::Lambda::EventSourceMapping` | **will replace** |",
         "#### IAM widening",
         "| new action |",
         "> - `EventsStream` (AWS::Kinesis::Stream) will replace: create-only property Name",

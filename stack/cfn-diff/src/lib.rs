@@ -1,7 +1,8 @@
 //! What changes when a CloudFormation stack goes from one template to another, as a reviewer
 //! needs to know it: resources added, removed and modified, down to the property (old → new);
 //! whether each change replaces the resource, from the create-only properties of the resource
-//! schemas ([`cfn::resources::spec`]); which removals and replacements destroy data; and IAM
+//! schemas ([`cfn::resources::spec`]), and which resources a replacement replaces in turn
+//! (those whose create-only properties refer to it); which removals and replacements destroy data; and IAM
 //! policies compared statement by statement, with every widening of a permission called out.
 //!
 //! Pure functions over two templates as JSON values; the output is ordered, so the same input
@@ -22,6 +23,7 @@
 //! # Ok::<(), cfn_diff::DiffError>(())
 //! ```
 
+mod cascade;
 mod iam;
 mod model;
 mod path;
@@ -100,6 +102,7 @@ pub fn diff_templates(base: &Value, current: &Value) -> Result<StackDiff, DiffEr
             diff.resources.insert(id.clone(), found);
         }
     }
+    cascade::add_followers(&new_resources, &old_resources, &mut diff.resources);
 
     for (section, out) in [
         (PARAMETERS, &mut diff.parameters),

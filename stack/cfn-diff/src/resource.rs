@@ -342,7 +342,7 @@ fn removal_loss(resource: Resource<'_>) -> Option<DataLoss> {
 
 /// Replacing deletes the old physical resource under `UpdateReplacePolicy`. Both templates' must
 /// keep the data, as a policy added by the same change that replaces is not to be relied on.
-fn replacement_loss(
+pub fn replacement_loss(
     old: Resource<'_>,
     new: Resource<'_>,
     replacement: Replacement,

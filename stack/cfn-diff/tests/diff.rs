@@ -130,6 +130,24 @@ fn a_create_only_change_will_replace() {
 }
 
 #[test]
+fn a_replacement_replaces_what_refers_to_it_in_a_create_only_property() {
+    let d = pipeline();
+    // The mapping did not change, but the stream it reads is replaced: a new ARN.
+    let mapping = &d.resources["ProcessorEventSource"];
+    assert_eq!(mapping.replacement, Some(Replacement::WillReplace));
+    let arn = change(mapping, "Properties.EventSourceArn");
+    assert_eq!(arn.change.old, arn.change.new);
+    assert!(
+        arn.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("refers to EventsStream, which is replaced")),
+        "{arn:?}"
+    );
+    // A reference outside a create-only property is updated in place: nothing to report.
+    assert!(!d.resources.contains_key("ProcessorRole"));
+}
+
+#[test]
 fn a_changed_intrinsic_on_a_create_only_property_may_replace() {
     let d = pipeline();
     let log_group = &d.resources["ProcessorLogGroup"];
