@@ -1,4 +1,5 @@
-//! The command line: `synth` (templates), `synth package` (function code).
+//! The command line: `synth` (templates), `synth package` (function code), `synth diff` (what
+//! the templates change).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -78,6 +79,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare the templates synthesized now with a base: template files, the reviewed snapshots
+    /// at a git revision (default: the merge base with main), or the deployed stacks. Exit 0: no
+    /// change; 1: changes (with --fail-on: one of those conditions); 2: error.
+    Diff(crate::diff::DiffArgs),
 }
 
 /// The functions' instruction set, as Lambda names it.
@@ -139,6 +144,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", p.path.display());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Diff(ref args)) => {
+            let mut args = args.clone();
+            args.stacks.extend(cli.stacks.iter().cloned());
+            crate::diff::run(&args, &app)
         }
     }
 }

@@ -113,7 +113,7 @@ fn help_describes_the_commands() {
     let out = synth(&["--help"], dir.path());
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["--out", "--format", "--stack", "package"] {
+    for word in ["--out", "--format", "--stack", "package", "diff"] {
         assert!(help.contains(word), "{word} in:\n{help}");
     }
 }
