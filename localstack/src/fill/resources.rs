@@ -409,15 +409,7 @@ impl Filler<'_> {
         };
         let destination = match p.child("ExtendedS3DestinationConfiguration")? {
             Some(d) => {
-                d.only(&[
-                    "BucketARN",
-                    "RoleARN",
-                    "Prefix",
-                    "ErrorOutputPrefix",
-                    "BufferingHints",
-                    "CompressionFormat",
-                    "CloudWatchLoggingOptions",
-                ])?;
+                d.only(super::EXTENDED_S3_DESTINATION_PROPERTIES)?;
                 let buffering = match d.child("BufferingHints")? {
                     Some(b) => {
                         b.only(&["IntervalInSeconds", "SizeInMBs"])?;
