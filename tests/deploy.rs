@@ -2,65 +2,13 @@
 //! resource of its template found through its own service's API afterwards, including what the
 //! backend could not create and the deploy filled in.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use aws_config::SdkConfig;
 use emulator::{Backend, Emulator};
-use localstack::{Deployed, FunctionCode, StackDeployment};
+use localstack::Deployed;
 use serde_json::Value;
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-/// The core stack's template, deployed to `emulator` with placeholder function code.
-async fn deploy_core(emulator: &Emulator) -> (Value, Deployed, SdkConfig) {
-    let app = tests::app();
-    let stack = &app.core.stack;
-    let template = stack.synth().expect("a valid core stack").to_value();
-    let config = emulator.sdk_config_in(&stack.env().region);
-    let stack_name = localstack::unique_stack_name(&stack.name());
-    let parameters = BTreeMap::from([
-        ("AlertEmail".to_owned(), "ops@example.com".to_owned()),
-        (
-            constructs::lambda::ASSETS_BUCKET_PARAMETER.to_owned(),
-            format!("assets-{}", stack_name.to_lowercase()),
-        ),
-    ]);
-    let started = std::time::Instant::now();
-    let deployed = localstack::deploy(
-        &config,
-        StackDeployment {
-            stack_name,
-            template: &template,
-            parameters,
-            code: &FunctionCode::Placeholder,
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("deploy: {}", localstack::error_chain(&e)));
-    println!(
-        "deployed {} in {} ms; filled in: {}",
-        deployed.stack_name(),
-        started.elapsed().as_millis(),
-        if deployed.filled.is_empty() {
-            "nothing".to_owned()
-        } else {
-            deployed
-                .filled
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
-    (template, deployed, config)
-}
+use tests::{deploy_core, init_tracing};
 
 /// The resource types moto 5.2.5's CloudFormation skips (measured).
 const MOTO_SKIPPED_TYPES: &[&str] = &[

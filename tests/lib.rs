@@ -1,10 +1,17 @@
 //! Shared support for the workspace-level tests.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::OnceLock;
 
+use aws_config::SdkConfig;
 use constructs::assets::Architecture;
+use emulator::Emulator;
 use iops_dashboard::{App, Config};
+use localstack::pipeline::FunctionBinaries;
+use localstack::{Deployed, FunctionCode, StackDeployment};
+use serde_json::Value;
 use synth::package::{PackageError, PackageOptions, Packaged, Toolchain};
 
 /// The stacks as the default configuration builds them, from this workspace's sources.
@@ -50,4 +57,72 @@ pub fn shipped_packages(
         &out,
         &PackageOptions { toolchain },
     )
+}
+
+/// Logs to the test output, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// The binaries the pipeline tests run as the functions: the host debug builds of the core
+/// stack's function packages, built once per test process with `cargo build --locked -p ingest
+/// -p stream-processor` (the `cargo` running the tests; nothing is rebuilt when up to date).
+/// The one place that decides which binaries the functions are.
+pub fn function_binaries() -> &'static FunctionBinaries {
+    static BINARIES: OnceLock<FunctionBinaries> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let assets = app().core.stack.assets();
+        FunctionBinaries::build_host(&assets, &iops_dashboard::workspace_root())
+            .unwrap_or_else(|e| panic!("the function binaries: {}", localstack::error_chain(&e)))
+    })
+}
+
+/// The core stack's template, deployed to `emulator` with placeholder function code (the
+/// pipeline runs the binaries of [`function_binaries`] locally; nothing runs the packages).
+pub async fn deploy_core(emulator: &Emulator) -> (Value, Deployed, SdkConfig) {
+    let app = app();
+    let stack = &app.core.stack;
+    let template = stack.synth().expect("a valid core stack").to_value();
+    let config = emulator.sdk_config_in(&stack.env().region);
+    let stack_name = localstack::unique_stack_name(&stack.name());
+    let parameters = BTreeMap::from([
+        ("AlertEmail".to_owned(), "ops@example.com".to_owned()),
+        (
+            constructs::lambda::ASSETS_BUCKET_PARAMETER.to_owned(),
+            format!("assets-{}", stack_name.to_lowercase()),
+        ),
+    ]);
+    let started = std::time::Instant::now();
+    let deployed = localstack::deploy(
+        &config,
+        StackDeployment {
+            stack_name,
+            template: &template,
+            parameters,
+            code: &FunctionCode::Placeholder,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("deploy: {}", localstack::error_chain(&e)));
+    println!(
+        "deployed {} in {} ms; filled in: {}",
+        deployed.stack_name(),
+        started.elapsed().as_millis(),
+        if deployed.filled.is_empty() {
+            "nothing".to_owned()
+        } else {
+            deployed
+                .filled
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    (template, deployed, config)
 }

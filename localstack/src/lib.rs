@@ -5,10 +5,15 @@
 //! the function code where the template says ([`code`]), then fills in, from the same template and
 //! through the service APIs, whatever the backend did not create ([`fill`]), resolving the
 //! template's intrinsic functions against the deployed stack ([`resolve`]).
+//!
+//! [`pipeline`] then runs, from the same template, what the emulator cannot: the functions, the
+//! event source mapping, the delivery stream and the REST API, against the deployed resources.
 
 pub mod code;
 pub mod deploy;
 pub mod fill;
+pub mod pipeline;
+mod props;
 pub mod resolve;
 
 use std::collections::BTreeMap;
@@ -24,6 +29,7 @@ pub use code::FunctionCode;
 pub use emulator;
 pub use fill::FillIn;
 pub use local_runtime;
+pub use props::PropertyError;
 pub use resolve::StackContext;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -241,6 +241,109 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
+/// A bucket that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectsError {
+    #[error("cannot list the objects of bucket {bucket}")]
+    List {
+        bucket: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("cannot read s3://{bucket}/{key}")]
+    Read {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+/// Every object of `bucket`, key and content, in key order: what was written to an emulated
+/// bucket, read back.
+pub async fn objects(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Vec<(String, Vec<u8>)>, ObjectsError> {
+    let mut keys = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| ObjectsError::List {
+            bucket: bucket.to_owned(),
+            source: Box::new(e),
+        })?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_owned),
+        );
+    }
+    let mut objects = Vec::with_capacity(keys.len());
+    for key in keys {
+        let read =
+            |source: Box<dyn std::error::Error + Send + Sync + 'static>| ObjectsError::Read {
+                bucket: bucket.to_owned(),
+                key: key.clone(),
+                source,
+            };
+        let object = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| read(Box::new(e)))?;
+        let body = object.body.collect().await.map_err(|e| read(Box::new(e)))?;
+        objects.push((key, body.into_bytes().to_vec()));
+    }
+    Ok(objects)
+}
+
+/// A queue that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {operation} on queue {queue_url}")]
+pub struct ReceiveError {
+    pub operation: &'static str,
+    pub queue_url: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+/// The bodies of the messages `queue_url` has now (up to 10, waiting up to a second for the
+/// first), each deleted once received: what a test reads from an emulated queue.
+pub async fn receive_messages(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<Vec<String>, ReceiveError> {
+    let error = |operation: &'static str| {
+        move |e: Box<dyn std::error::Error + Send + Sync + 'static>| ReceiveError {
+            operation,
+            queue_url: queue_url.to_owned(),
+            source: e,
+        }
+    };
+    let output = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .map_err(|e| error("ReceiveMessage")(Box::new(e)))?;
+    let mut bodies = Vec::new();
+    for message in output.messages() {
+        bodies.push(message.body().unwrap_or_default().to_owned());
+        sqs.delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(message.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .map_err(|e| error("DeleteMessage")(Box::new(e)))?;
+    }
+    Ok(bodies)
+}
+
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }

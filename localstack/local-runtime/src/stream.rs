@@ -96,7 +96,7 @@ pub(crate) struct StreamRecord {
 }
 
 impl StreamRecord {
-    fn from_sdk(record: &Record) -> StreamRecord {
+    pub(crate) fn from_sdk(record: &Record) -> StreamRecord {
         let arrival = record
             .approximate_arrival_timestamp()
             .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))

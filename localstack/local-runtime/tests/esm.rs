@@ -390,3 +390,129 @@ async fn a_missing_queue_or_stream_stops_the_start() {
         "{error}"
     );
 }
+
+/// The batch info of records `range` of `puts`, as a discard would describe them.
+fn batch_info(
+    stream_arn: &str,
+    puts: &[common::Put],
+    range: std::ops::Range<usize>,
+) -> local_runtime::esm::KinesisBatchInfo {
+    local_runtime::esm::KinesisBatchInfo {
+        shard_id: puts[range.start].shard_id.clone(),
+        start_sequence_number: puts[range.start].sequence_number.clone(),
+        end_sequence_number: puts[range.end - 1].sequence_number.clone(),
+        approximate_arrival_of_first_record: "2026-01-01T00:00:00.000Z".to_owned(),
+        approximate_arrival_of_last_record: "2026-01-01T00:00:00.000Z".to_owned(),
+        batch_size: range.len(),
+        stream_arn: stream_arn.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_passes_exactly_the_named_range_through_the_function_in_batches() {
+    let aws = moto().await;
+    let stream_arn = stream(&aws, "redriven", 1).await;
+    let data: Vec<String> = (0..10).map(|i| format!("event-{i}")).collect();
+    let puts = put(&aws, "redriven", &data).await;
+    let config = EventSourceMappingConfig {
+        batch_size: 3,
+        ..template_config(&stream_arn, None)
+    };
+    let (function, calls) = scripted(|_| Ok(json!({"batchItemFailures": []})));
+    let redriven = local_runtime::esm::redrive(
+        &config,
+        function.as_ref(),
+        &aws.kinesis,
+        &batch_info(&stream_arn, &puts, 3..7),
+    )
+    .await
+    .expect("the redrive goes through");
+    assert_eq!(
+        redriven,
+        local_runtime::esm::Redriven {
+            records: 4,
+            invocations: 2
+        }
+    );
+    let batches: Vec<Vec<String>> = calls_of(&calls).iter().map(data_of).collect();
+    assert_eq!(batches, [data[3..6].to_vec(), data[6..7].to_vec()]);
+    let first = &calls_of(&calls)[0]["Records"][0];
+    assert_eq!(
+        first["eventID"],
+        format!("{}:{}", puts[3].shard_id, puts[3].sequence_number)
+    );
+    assert_eq!(first["invokeIdentityArn"], ROLE_ARN);
+    assert_eq!(first["eventSourceARN"], stream_arn.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_stops_at_the_first_failure_and_names_where() {
+    use local_runtime::esm::{RedriveError, redrive};
+    let aws = moto().await;
+    let stream_arn = stream(&aws, "redrive-failing", 1).await;
+    let data: Vec<String> = (0..6).map(|i| format!("event-{i}")).collect();
+    let puts = put(&aws, "redrive-failing", &data).await;
+    let config = EventSourceMappingConfig {
+        batch_size: 2,
+        ..template_config(&stream_arn, None)
+    };
+    let whole = batch_info(&stream_arn, &puts, 0..6);
+
+    let failing = puts[3].sequence_number.clone();
+    let (reporting, calls) = scripted(move |event| {
+        let reported: Vec<Value> = event["Records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["kinesis"]["sequenceNumber"] == failing.as_str())
+            .map(|r| json!({"itemIdentifier": r["kinesis"]["sequenceNumber"]}))
+            .collect();
+        Ok(json!({ "batchItemFailures": reported }))
+    });
+    let error = redrive(&config, reporting.as_ref(), &aws.kinesis, &whole)
+        .await
+        .expect_err("an item failure");
+    assert!(
+        matches!(&error, RedriveError::ItemFailures { from_sequence_number, records_left: 3, .. }
+            if *from_sequence_number == puts[3].sequence_number),
+        "{error}"
+    );
+    assert_eq!(calls_of(&calls).len(), 2, "no batch after the failing one");
+
+    let (failing_function, calls) =
+        scripted(|_| Err(InvokeError::function("Unhandled", "cannot write")));
+    let error = redrive(&config, failing_function.as_ref(), &aws.kinesis, &whole)
+        .await
+        .expect_err("a function error");
+    assert!(
+        matches!(&error, RedriveError::FunctionFailed { from_sequence_number, records_left: 6, .. }
+            if *from_sequence_number == puts[0].sequence_number),
+        "{error}"
+    );
+    assert_eq!(calls_of(&calls).len(), 1);
+
+    let (function, calls) = scripted(|_| Ok(Value::Null));
+    let mut overstated = batch_info(&stream_arn, &puts, 1..3);
+    overstated.batch_size = 5;
+    let error = redrive(&config, function.as_ref(), &aws.kinesis, &overstated)
+        .await
+        .expect_err("records missing");
+    assert!(
+        matches!(
+            error,
+            RedriveError::Incomplete {
+                expected: 5,
+                found: 2,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let mut elsewhere = batch_info(&stream_arn, &puts, 1..3);
+    elsewhere.stream_arn = "arn:aws:kinesis:us-east-2:123456789012:stream/other".to_owned();
+    let error = redrive(&config, function.as_ref(), &aws.kinesis, &elsewhere)
+        .await
+        .expect_err("another stream");
+    assert!(matches!(error, RedriveError::OtherStream { .. }), "{error}");
+    assert!(calls_of(&calls).is_empty(), "nothing invoked");
+}

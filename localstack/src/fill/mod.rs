@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use tracing::info;
 
 use crate::BoxError;
-use crate::resolve::{DeployedResource, ResolveError, StackContext};
+use crate::props::PropertyError;
+use crate::resolve::{DeployedResource, StackContext};
 
 use props::Props;
 
@@ -80,25 +81,8 @@ pub enum FillError {
         logical_id: String,
         resource_type: String,
     },
-    #[error("{logical_id} ({resource_type}): property {property} has no fill-in")]
-    UnsupportedProperty {
-        logical_id: String,
-        resource_type: String,
-        property: String,
-    },
-    #[error("{logical_id} ({resource_type}): property {property} is missing or not {expected}")]
-    BadProperty {
-        logical_id: String,
-        resource_type: String,
-        property: String,
-        expected: &'static str,
-    },
-    #[error("{logical_id}: cannot resolve its properties")]
-    Resolve {
-        logical_id: String,
-        #[source]
-        source: ResolveError,
-    },
+    #[error(transparent)]
+    Property(#[from] PropertyError),
     #[error("{operation} for {logical_id} failed")]
     Api {
         operation: &'static str,
@@ -118,6 +102,19 @@ pub(crate) const FILLABLE: &[&str] = &[
     "AWS::ApiGateway::Stage",
     "AWS::CloudWatch::Alarm",
     "AWS::KinesisFirehose::DeliveryStream",
+];
+
+/// The properties of a delivery stream's `ExtendedS3DestinationConfiguration` the fill-in
+/// creates it with (and the local pipeline reads); any other is refused rather than dropped.
+pub(crate) const EXTENDED_S3_DESTINATION_PROPERTIES: &[&str] = &[
+    "BucketARN",
+    "RoleARN",
+    "Prefix",
+    "ErrorOutputPrefix",
+    "BufferingHints",
+    "CompressionFormat",
+    "CloudWatchLoggingOptions",
+    "ProcessingConfiguration",
 ];
 
 /// Fills in what the backend did not create from `template` (the template JSON), updating the

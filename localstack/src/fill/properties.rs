@@ -9,12 +9,12 @@ impl Filler<'_> {
     /// The physical ID of the resource whose properties these are.
     fn physical_id(&self) -> Result<&str, FillError> {
         let logical_id = &self.props.logical_id;
-        self.context
-            .physical_id(logical_id)
-            .map_err(|source| FillError::Resolve {
+        self.context.physical_id(logical_id).map_err(|source| {
+            FillError::from(crate::props::PropertyError::Resolve {
                 logical_id: logical_id.clone(),
                 source,
             })
+        })
     }
 
     /// `LifecycleConfiguration`, `PublicAccessBlockConfiguration`, `OwnershipControls`.

@@ -411,16 +411,7 @@ impl Filler<'_> {
         };
         let destination = match p.child("ExtendedS3DestinationConfiguration")? {
             Some(d) => {
-                d.only(&[
-                    "BucketARN",
-                    "RoleARN",
-                    "Prefix",
-                    "ErrorOutputPrefix",
-                    "BufferingHints",
-                    "CompressionFormat",
-                    "CloudWatchLoggingOptions",
-                    "ProcessingConfiguration",
-                ])?;
+                d.only(super::EXTENDED_S3_DESTINATION_PROPERTIES)?;
                 let processing = match d.child("ProcessingConfiguration")? {
                     Some(c) => {
                         c.only(&["Enabled", "Processors"])?;

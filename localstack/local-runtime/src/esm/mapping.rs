@@ -241,7 +241,7 @@ impl<I: Invoke> ShardPoller<I> {
 }
 
 /// Consecutive parts of a batch whose event fits in a synchronous invocation.
-fn within_payload_limit(events: &[Value]) -> Vec<std::ops::Range<usize>> {
+pub(super) fn within_payload_limit(events: &[Value]) -> Vec<std::ops::Range<usize>> {
     const ENVELOPE: usize = r#"{"Records":[]}"#.len();
     let mut parts = Vec::new();
     let mut start = 0;

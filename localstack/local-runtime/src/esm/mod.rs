@@ -6,7 +6,8 @@
 //! `eventID` = `<shardId>:<sequenceNumber>`), up to `BatchSize` records and within the 6 MB
 //! invocation limit. Failures are handled as the Lambda documentation describes (see
 //! `batch.rs`): `BisectBatchOnFunctionError`, `MaximumRetryAttempts`, `ReportBatchItemFailures`;
-//! a discarded batch is described to the on-failure SQS queue by an [`InvocationRecord`].
+//! a discarded batch is described to the on-failure SQS queue by an [`InvocationRecord`], and
+//! [`redrive`] passes the records it names through the function again once the fault is fixed.
 //!
 //! Not implemented: `MaximumRecordAgeInSeconds`, `MaximumBatchingWindowInSeconds`, tumbling
 //! windows, filters, `ParallelizationFactor` above 1, SNS destinations, following a resharding.
@@ -17,10 +18,12 @@ mod config;
 mod event;
 mod mapping;
 mod record;
+mod redrive;
 mod response;
 
 pub use config::{ConfigError, EventSourceMappingConfig, Problem};
 pub use mapping::{DEFAULT_POLL_INTERVAL, EventSourceMapping, StartError};
 pub use record::{InvocationRecord, KinesisBatchInfo, RequestContext, ResponseContext};
+pub use redrive::{RedriveError, Redriven, redrive};
 
 pub use crate::stream::StartingPosition;

@@ -127,25 +127,11 @@ pub async fn receive(aws: &Aws, url: &str, count: usize, within: Duration) -> Ve
     let mut bodies = Vec::new();
     let deadline = Instant::now() + within;
     while bodies.len() < count && Instant::now() < deadline {
-        let output = aws
-            .sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receiving works");
-        for message in output.messages() {
-            bodies.push(message.body().unwrap_or_default().to_owned());
-            aws.sqs
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
+        bodies.extend(
+            emulator::receive_messages(&aws.sqs, url)
                 .await
-                .expect("the message is deleted");
-        }
+                .expect("receiving works"),
+        );
     }
     bodies
 }
@@ -180,31 +166,7 @@ pub async fn bucket(aws: &Aws, name: &str) {
 
 /// The keys and bodies of the objects in `bucket`, by key.
 pub async fn objects(aws: &Aws, bucket: &str) -> Vec<(String, Vec<u8>)> {
-    let listed = aws
-        .s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
+    emulator::objects(&aws.s3, bucket)
         .await
-        .expect("the bucket is listed");
-    let mut objects = Vec::new();
-    for object in listed.contents() {
-        let key = object.key().unwrap_or_default().to_owned();
-        let body = aws
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .expect("the object is read")
-            .body
-            .collect()
-            .await
-            .expect("the body is read")
-            .into_bytes()
-            .to_vec();
-        objects.push((key, body));
-    }
-    objects
+        .expect("the bucket is read back")
 }
