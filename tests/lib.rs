@@ -16,7 +16,18 @@ use synth::package::{PackageError, PackageOptions, Packaged, Toolchain};
 
 /// The stacks as the default configuration builds them, from this workspace's sources.
 pub fn app() -> App {
-    App::new(&Config::default(), iops_dashboard::workspace_root())
+    app_for(Architecture::default())
+}
+
+/// The stacks of the default configuration with functions for `architecture`.
+pub fn app_for(architecture: Architecture) -> App {
+    App::new(
+        &Config {
+            architecture,
+            ..Config::default()
+        },
+        iops_dashboard::workspace_root(),
+    )
 }
 
 /// The top-level `snapshots/` folder.
@@ -41,13 +52,7 @@ pub fn shipped_packages(
     let _one_at_a_time = BUILDING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let app = App::new(
-        &Config {
-            architecture,
-            ..Config::default()
-        },
-        iops_dashboard::workspace_root(),
-    );
+    let app = app_for(architecture);
     let out = tools_dir()
         .with_file_name("test-packages")
         .join(architecture.lambda_name());

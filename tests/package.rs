@@ -33,14 +33,7 @@ fn bootstrap(package: &Packaged) -> Vec<u8> {
 fn check_shipped(architecture: Architecture, toolchain: Toolchain) -> Vec<(String, Vec<u8>)> {
     let packages = tests::shipped_packages(architecture, toolchain)
         .unwrap_or_else(|e| panic!("packaging: {}", localstack::error_chain(&e)));
-    let app = iops_dashboard::App::new(
-        &iops_dashboard::Config {
-            architecture,
-            ..iops_dashboard::Config::default()
-        },
-        iops_dashboard::workspace_root(),
-    );
-    let template = app
+    let template = tests::app_for(architecture)
         .core
         .stack
         .synth()

@@ -541,20 +541,16 @@ fn delivery_stream(
                         "only AppendDelimiterToRecord runs locally",
                     ));
                 }
-                let given = processor
-                    .children("Parameters")?
-                    .iter()
-                    .map(|parameter| {
-                        Ok((
-                            parameter.required_str("ParameterName")?,
-                            parameter.required_str("ParameterValue")?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, PlanError>>()?
-                    .into_iter()
-                    .find(|(name, _)| name == "Delimiter")
-                    .map(|(_, value)| value.replace("\\n", "\n"));
-                delimiter = Some(given.unwrap_or_else(|| "\n".to_owned()).into_bytes());
+                // The `Delimiter` parameter, else a newline, as Firehose does.
+                let mut given = "\n".to_owned();
+                for parameter in processor.children("Parameters")? {
+                    if parameter.required_str("ParameterName")? == "Delimiter" {
+                        given = parameter
+                            .required_str("ParameterValue")?
+                            .replace("\\n", "\n");
+                    }
+                }
+                delimiter = Some(given.into_bytes());
             }
             delimiter
         }
