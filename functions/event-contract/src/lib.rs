@@ -44,8 +44,20 @@ pub mod env {
     pub const USE_KINESIS: &str = "USE_KINESIS";
     /// The metrics table (the processor's destination, and ingest's fallback path).
     pub const DYNAMODB_TABLE_NAME: &str = "DYNAMODB_TABLE_NAME";
-    /// The SNS topic the processor reports malformed events to.
+    /// The SNS topic both functions report malformed events to: the processor those on the
+    /// stream, ingest those it refuses.
     pub const MALFORMED_TOPIC_ARN: &str = "MALFORMED_TOPIC_ARN";
+    /// The bucket ingest keeps the bodies of refused requests in, under [`super::refused::PREFIX`].
+    pub const REFUSED_BUCKET_NAME: &str = "REFUSED_BUCKET_NAME";
+    /// The shortest time, in whole seconds, between two malformed-event alerts from one ingest
+    /// execution environment; refusals in between are counted into the next alert.
+    pub const ALERT_INTERVAL_SECONDS: &str = "ALERT_INTERVAL_SECONDS";
+}
+
+/// Where ingest keeps what it refused: one object per refused request, its body as sent.
+pub mod refused {
+    /// The key prefix in the archive bucket, with a lifecycle rule of its own.
+    pub const PREFIX: &str = "refused/";
 }
 
 /// The custom CloudWatch metrics the stream processor emits (Embedded Metric Format) and the
