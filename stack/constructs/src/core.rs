@@ -397,6 +397,14 @@ impl Synthesis {
         ResourceRef::new(logical_id)
     }
 
+    /// Records a problem found while finalizing, at `scope`'s path.
+    pub(crate) fn report(&mut self, scope: &Scope, problem: Problem) {
+        self.problems.push(ValidationError {
+            path: scope.path(),
+            problem,
+        });
+    }
+
     /// Makes `dependents` wait for `dependency` (`DependsOn`).
     pub(crate) fn add_dependency(
         &mut self,

@@ -286,6 +286,50 @@ impl Finalizer for RoleFinalizer {
     }
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct ManagedPolicyProps {
+    /// Default: a name CloudFormation generates.
+    pub managed_policy_name: Option<String>,
+    pub description: Option<String>,
+    pub statements: Vec<PolicyStatement>,
+    /// Names of roles (outside the stack, or by `Ref`) the policy is attached to.
+    pub roles: Vec<cfn::Value<String>>,
+}
+
+/// A customer managed policy: a set of permissions other roles attach, e.g. the producers of an
+/// API, which live in other stacks and accounts' pipelines.
+#[derive(Debug, Clone)]
+pub struct ManagedPolicy {
+    resource: ResourceRef,
+}
+
+impl ManagedPolicy {
+    pub fn new(scope: &Scope, id: &str, props: ManagedPolicyProps) -> ManagedPolicy {
+        let scope = scope.child(id);
+        for s in &props.statements {
+            s.check(&scope);
+        }
+        let policy = iam::ManagedPolicy {
+            managed_policy_name: props.managed_policy_name.map(Into::into),
+            description: props.description.map(Into::into),
+            roles: (!props.roles.is_empty()).then(|| props.roles.into()),
+            ..iam::ManagedPolicy::new(policy_document(&props.statements))
+        };
+        ManagedPolicy {
+            resource: scope.add_resource(Resource::new(&policy)),
+        }
+    }
+
+    pub fn resource(&self) -> &ResourceRef {
+        &self.resource
+    }
+
+    /// The policy's ARN (`Ref`).
+    pub fn arn(&self) -> Expr {
+        self.resource.r#ref()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

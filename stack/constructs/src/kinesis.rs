@@ -8,7 +8,7 @@ use cfn::{Expr, Policy, Resource};
 
 use crate::cloudwatch::{Metric, Statistic};
 use crate::core::{ResourceRef, Scope};
-use crate::iam::{Grantee, actions};
+use crate::iam::{Action, Grantee};
 use crate::problem::Problem;
 
 /// Capacity mode. Provisioned streams have a fixed number of shards.
@@ -67,6 +67,52 @@ pub const SHARD_WRITE_RECORDS_PER_SECOND: u64 = 1_000;
 pub const SHARD_WRITE_BYTES_PER_SECOND: u64 = 1024 * 1024;
 /// What a new on-demand stream takes before it has scaled: 4,000 records/s or 4 MiB/s.
 pub const ON_DEMAND_INITIAL_RECORDS_PER_SECOND: u64 = 4_000;
+
+/// A data-plane call on a stream that a grant can allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StreamAction {
+    DescribeStream,
+    DescribeStreamSummary,
+    GetRecords,
+    GetShardIterator,
+    ListShards,
+    PutRecord,
+    PutRecords,
+    SubscribeToShard,
+}
+
+impl StreamAction {
+    /// What a polling consumer calls.
+    pub const READ: &[StreamAction] = &[
+        StreamAction::DescribeStream,
+        StreamAction::DescribeStreamSummary,
+        StreamAction::GetRecords,
+        StreamAction::GetShardIterator,
+        StreamAction::ListShards,
+    ];
+    /// What a producer may call (CDK's `grantWrite`).
+    pub const WRITE: &[StreamAction] = &[
+        StreamAction::DescribeStreamSummary,
+        StreamAction::ListShards,
+        StreamAction::PutRecord,
+        StreamAction::PutRecords,
+    ];
+
+    /// The IAM action.
+    pub fn action(self) -> Action {
+        let name = match self {
+            StreamAction::DescribeStream => "DescribeStream",
+            StreamAction::DescribeStreamSummary => "DescribeStreamSummary",
+            StreamAction::GetRecords => "GetRecords",
+            StreamAction::GetShardIterator => "GetShardIterator",
+            StreamAction::ListShards => "ListShards",
+            StreamAction::PutRecord => "PutRecord",
+            StreamAction::PutRecords => "PutRecords",
+            StreamAction::SubscribeToShard => "SubscribeToShard",
+        };
+        Action::new("kinesis", name)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Stream {
@@ -138,34 +184,25 @@ impl Stream {
         self.mode
     }
 
-    /// Lets the grantee read the stream as a consumer (an event source mapping, Firehose).
+    /// Lets the grantee read the stream as a polling consumer (an event source mapping,
+    /// Firehose): shards listed, iterators taken, records read. No `SubscribeToShard`: that is
+    /// for enhanced fan-out consumers, which this construct does not make.
     pub fn grant_read(&self, grantee: &dyn Grantee) {
-        let acts = actions(
-            "kinesis",
-            &[
-                "DescribeStream",
-                "DescribeStreamSummary",
-                "GetRecords",
-                "GetShardIterator",
-                "ListShards",
-                "SubscribeToShard",
-            ],
-        );
-        grantee.grant(acts, vec![self.arn().json()]);
+        self.grant(grantee, StreamAction::READ);
     }
 
-    /// Lets the grantee put records.
+    /// Lets the grantee put records, one at a time or in batches, and find the stream's shards.
     pub fn grant_write(&self, grantee: &dyn Grantee) {
-        let acts = actions(
-            "kinesis",
-            &[
-                "DescribeStreamSummary",
-                "ListShards",
-                "PutRecord",
-                "PutRecords",
-            ],
+        self.grant(grantee, StreamAction::WRITE);
+    }
+
+    /// Lets the grantee make exactly these calls on this stream: for a function whose code
+    /// makes only some of the calls [`Stream::grant_write`] allows.
+    pub fn grant(&self, grantee: &dyn Grantee, actions: &[StreamAction]) {
+        grantee.grant(
+            actions.iter().map(|a| a.action()).collect(),
+            vec![self.arn().json()],
         );
-        grantee.grant(acts, vec![self.arn().json()]);
     }
 
     /// A metric of this stream in `AWS/Kinesis`.

@@ -5,7 +5,7 @@ use cfn::{Expr, Policy, Resource};
 use serde_json::json;
 
 use crate::core::{ResourceRef, Scope};
-use crate::iam::{Action, Effect, PolicyStatement, Principal, actions, policy_document};
+use crate::iam::{Effect, Grantee, PolicyStatement, Principal, actions, policy_document};
 
 /// What the account's administrators may do with the key (listed, never `kms:*`).
 const ADMIN_ACTIONS: &[&str] = &[
@@ -44,10 +44,49 @@ pub struct KeyProps {
     pub description: Option<String>,
     /// An alias, without the `alias/` prefix.
     pub alias: Option<String>,
-    /// Services that may encrypt and decrypt with the key (e.g. `cloudwatch.amazonaws.com`, so
-    /// alarms can publish to a topic encrypted with it).
-    pub services: Vec<&'static str>,
+    /// Services that may encrypt and decrypt with the key (e.g. CloudWatch, so alarms can
+    /// publish to a topic encrypted with it), each on behalf of this account only.
+    pub services: Vec<ServiceUse>,
 }
+
+/// An AWS service allowed to use a key, and on whose behalf. The key policy statement carries
+/// `aws:SourceAccount` (this account) and, when given, `aws:SourceArn`, so that the service
+/// cannot be made to use the key for another account's resources (the confused deputy).
+#[derive(Debug, Clone)]
+pub struct ServiceUse {
+    /// The service principal, e.g. `cloudwatch.amazonaws.com`.
+    pub service: &'static str,
+    /// An ARN pattern (`ArnLike`) of the resources the service acts for, e.g. this account's
+    /// alarms in this region.
+    pub source_arn: Option<Expr>,
+}
+
+impl ServiceUse {
+    /// CloudWatch, for this account's alarms in the stack's region.
+    pub fn cloudwatch_alarms() -> ServiceUse {
+        ServiceUse {
+            service: "cloudwatch.amazonaws.com",
+            source_arn: Some(Expr::sub(
+                "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*",
+            )),
+        }
+    }
+
+    /// The `Condition` block of the service's statement.
+    fn condition(&self) -> serde_json::Value {
+        let mut condition = json!({
+            "StringEquals": { "aws:SourceAccount": Expr::r#ref("AWS::AccountId").json() }
+        });
+        if let Some(arn) = &self.source_arn {
+            condition["ArnLike"] = json!({ "aws:SourceArn": arn.json() });
+        }
+        condition
+    }
+}
+
+/// What a user of an encrypted topic or queue needs of its key: data keys to encrypt messages,
+/// and decryption to read them back (SNS and SQS call KMS on the caller's behalf).
+pub const USE_ACTIONS: &[&str] = &["Decrypt", "GenerateDataKey"];
 
 /// A customer managed key: rotation on, retained when removed from the stack (data encrypted
 /// with a deleted key is lost).
@@ -67,7 +106,8 @@ impl Key {
             resources: vec![json!("*")],
             condition: None,
         }];
-        for service in &props.services {
+        for user in &props.services {
+            let service = user.service;
             statements.push(PolicyStatement {
                 sid: Some(format!(
                     "{}UsesKey",
@@ -75,12 +115,9 @@ impl Key {
                 )),
                 effect: Effect::Allow,
                 principal: Some(Principal::service(service)),
-                actions: vec![
-                    Action::new("kms", "Decrypt"),
-                    Action::new("kms", "GenerateDataKey"),
-                ],
+                actions: actions("kms", USE_ACTIONS),
                 resources: vec![json!("*")],
-                condition: None,
+                condition: Some(user.condition()),
             });
         }
         for s in &statements {
@@ -106,5 +143,11 @@ impl Key {
 
     pub fn arn(&self) -> Expr {
         self.resource.get_att("Arn")
+    }
+
+    /// Lets the grantee encrypt and decrypt messages with the key through SNS or SQS
+    /// ([`USE_ACTIONS`], on this key only).
+    pub fn grant_use(&self, grantee: &dyn Grantee) {
+        grantee.grant(actions("kms", USE_ACTIONS), vec![self.arn().json()]);
     }
 }

@@ -11,10 +11,10 @@ use crate::assets::Architecture;
 use crate::cloudwatch::{Metric, Statistic};
 use crate::core::{ResourceRef, Scope};
 use crate::iam::{Grantee, Principal, Role, RoleProps};
-use crate::kinesis::Stream;
+use crate::kinesis::{Stream, StreamAction};
 use crate::logs::{LogGroup, LogGroupProps, RetentionDays};
 use crate::problem::{Problem, check_range};
-use crate::sqs::Queue;
+use crate::sqs::{Queue, QueueAction};
 
 /// The template parameter naming the bucket the function code packages are uploaded to.
 pub const ASSETS_BUCKET_PARAMETER: &str = "AssetsBucketName";
@@ -295,6 +295,12 @@ impl Default for KinesisEventSourceProps {
     }
 }
 
+/// What Lambda calls on the stream, with the function's role, to poll it for the function.
+pub const EVENT_SOURCE_STREAM_ACTIONS: &[StreamAction] = StreamAction::READ;
+/// What Lambda calls on the on-failure queue, with the function's role, to send it a failed
+/// batch's description.
+pub const EVENT_SOURCE_QUEUE_ACTIONS: &[QueueAction] = &[QueueAction::SendMessage];
+
 /// A Kinesis stream as an event source of a function.
 #[derive(Debug, Clone)]
 pub struct KinesisEventSource {
@@ -337,9 +343,9 @@ impl KinesisEventSource {
             );
         }
 
-        stream.grant_read(function);
+        stream.grant(function, EVENT_SOURCE_STREAM_ACTIONS);
         let destination = props.on_failure.as_ref().map(|queue| {
-            queue.grant_send_messages(function);
+            queue.grant(function, EVENT_SOURCE_QUEUE_ACTIONS);
             lambda::event_source_mapping::DestinationConfig {
                 on_failure: Some(
                     lambda::event_source_mapping::OnFailure {
@@ -465,6 +471,9 @@ mod tests {
             statements.contains("kinesis:GetRecords") && statements.contains("sqs:SendMessage"),
             "{statements}"
         );
+        // A polling mapping: no enhanced fan-out, and Lambda only sends to the queue.
+        assert!(!statements.contains("SubscribeToShard"), "{statements}");
+        assert!(!statements.contains("sqs:GetQueueUrl"), "{statements}");
         assert!(
             !statements.contains("\"*\""),
             "no wildcard resources: {statements}"

@@ -51,8 +51,9 @@ impl RetentionDays {
 
 #[derive(Debug, Clone, Default)]
 pub struct LogGroupProps {
-    /// Default: a name CloudFormation generates.
-    pub log_group_name: Option<String>,
+    /// Default: a name CloudFormation generates. An expression allows names other services
+    /// choose, e.g. `API-Gateway-Execution-Logs_${Api}/prod`.
+    pub log_group_name: Option<cfn::Value<String>>,
     /// Default: one month.
     pub retention: RetentionDays,
     /// Default: retained, as logs are evidence.
@@ -68,7 +69,7 @@ impl LogGroup {
     pub fn new(scope: &Scope, id: &str, props: LogGroupProps) -> LogGroup {
         let scope = scope.child(id);
         let group = logs::LogGroup {
-            log_group_name: props.log_group_name.map(Into::into),
+            log_group_name: props.log_group_name,
             retention_in_days: Some(props.retention.days().into()),
             ..logs::LogGroup::default()
         };

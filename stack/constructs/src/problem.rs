@@ -59,6 +59,14 @@ pub enum Problem {
     BadLifecycleRule { rule: String, reason: String },
     #[error("S3 prefix `{prefix}`: {reason}")]
     BadS3Prefix { prefix: String, reason: String },
+    #[error(
+        "the API requires API keys but has no usage plan, so no key can call it: add one with `add_usage_plan`"
+    )]
+    ApiKeysWithoutUsagePlan,
+    #[error(
+        "the API's methods need no authorization and no API key: anyone with the URL can call them; use Authorization::Iam or require API keys"
+    )]
+    OpenApi,
     #[error("function code: {0}")]
     Asset(#[from] crate::assets::AssetError),
     #[error(transparent)]

@@ -226,6 +226,13 @@ impl Bucket {
         Expr::sub(format!("${{{}.Arn}}/*", self.resource.logical_id()))
     }
 
+    /// Lets the grantee put objects under `prefix` (e.g. `refused/`), and nothing else: no
+    /// listing, no reading back, no other prefix.
+    pub fn grant_put(&self, grantee: &dyn Grantee, prefix: &str) {
+        let objects = Expr::sub(format!("${{{}.Arn}}/{prefix}*", self.resource.logical_id()));
+        grantee.grant(actions("s3", &["PutObject"]), vec![objects.json()]);
+    }
+
     /// Lets the grantee write objects, as Firehose's S3 destination needs (it also lists and
     /// reads back multipart uploads).
     pub fn grant_write(&self, grantee: &dyn Grantee) {

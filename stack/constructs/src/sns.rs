@@ -34,6 +34,7 @@ pub struct TopicProps {
 pub struct Topic {
     scope: Scope,
     resource: ResourceRef,
+    encryption: TopicEncryption,
 }
 
 impl Topic {
@@ -72,7 +73,11 @@ impl Topic {
         let policy =
             sns::TopicPolicy::new(policy_document(&statements), vec![resource.r#ref().value()]);
         scope.child("Policy").add_resource(Resource::new(&policy));
-        Topic { scope, resource }
+        Topic {
+            scope,
+            resource,
+            encryption: props.encryption,
+        }
     }
 
     pub fn resource(&self) -> &ResourceRef {
@@ -93,9 +98,13 @@ impl Topic {
         self.scope.child(id).add_resource(Resource::new(&sub));
     }
 
-    /// Lets the grantee publish to this topic.
+    /// Lets the grantee publish to this topic, and use its key when it has a customer managed
+    /// one (SNS asks KMS for a data key on the publisher's behalf).
     pub fn grant_publish(&self, grantee: &dyn Grantee) {
         grantee.grant(actions("sns", &["Publish"]), vec![self.arn().json()]);
+        if let TopicEncryption::Key(key) = &self.encryption {
+            key.grant_use(grantee);
+        }
     }
 }
 
@@ -127,11 +136,11 @@ mod tests {
             &s,
             "Key",
             KeyProps {
-                services: vec!["cloudwatch.amazonaws.com"],
+                services: vec![crate::kms::ServiceUse::cloudwatch_alarms()],
                 ..Default::default()
             },
         );
-        Topic::new(
+        let topic = Topic::new(
             &s,
             "T",
             TopicProps {
@@ -140,7 +149,25 @@ mod tests {
                 ..Default::default()
             },
         );
+        let publisher = crate::iam::Role::new(
+            &s,
+            "Publisher",
+            crate::iam::RoleProps {
+                assumed_by: crate::iam::Principal::service("lambda.amazonaws.com"),
+                assume_condition: None,
+                description: None,
+            },
+        );
+        topic.grant_publish(&publisher);
         let t = s.synth().expect("valid");
+        assert_eq!(
+            t.resources["PublisherDefaultPolicy"].properties["PolicyDocument"]["Statement"],
+            json!([
+                {"Action": ["sns:Publish"], "Effect": "Allow", "Resource": [{"Ref": "T"}]},
+                {"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": [{"Fn::GetAtt": ["Key", "Arn"]}]}
+            ]),
+            "publishing to a topic under a customer key needs the key too"
+        );
         let topic_policy = &t.resources["TPolicy"].properties["PolicyDocument"]["Statement"][1];
         assert_eq!(
             topic_policy["Principal"]["Service"],
@@ -155,6 +182,13 @@ mod tests {
         assert_eq!(
             statements[1]["Principal"]["Service"],
             "cloudwatch.amazonaws.com"
+        );
+        assert_eq!(
+            statements[1]["Condition"],
+            json!({
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"}}
+            })
         );
         assert_eq!(t.resources["Key"].properties["EnableKeyRotation"], true);
     }

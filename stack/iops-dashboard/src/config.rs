@@ -4,6 +4,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use constructs::apigateway::{AccountRole, Authorization, Throttle};
 use constructs::assets::Architecture;
 use constructs::logs::RetentionDays;
 
@@ -50,6 +51,8 @@ pub struct ArchiveConfig {
     pub error_prefix: String,
     /// One event a line in the archive objects (JSON Lines, what Athena reads). Default: true.
     pub newline_delimited: bool,
+    /// Days the bodies of refused requests (`refused/`) are kept for forensics. Default: 90.
+    pub refused_expire_after_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,11 +70,42 @@ pub struct ProcessorConfig {
 pub struct IngestConfig {
     pub memory_mb: u32,
     pub timeout: Duration,
+    /// Execution environments ingest may run at once, reserved for it and capped: a flood
+    /// through the public API cannot take the account's concurrency from the processor and
+    /// everything else. Default: 100 (2,000 requests/s, the stage's throttle, at 50 ms each).
+    pub reserved_concurrency: u32,
     /// The feature flag: write to Kinesis (`true`) or straight to DynamoDB.
     pub use_kinesis: bool,
     pub api_name: String,
     pub stage_name: String,
     pub log_retention: RetentionDays,
+    /// How `POST /metrics` authorizes callers. Default: IAM (SigV4): producers sign with their
+    /// own role, given `execute-api:Invoke` by the producer policy. `Authorization::None` is
+    /// the API-key-only mode, for clients that cannot sign: weaker, since API keys identify
+    /// and meter clients but are no authentication.
+    pub authorization: Authorization,
+    /// The upstream clients, each with an API key and a usage plan of its own. Every request
+    /// needs one of their keys (`x-api-key`) as well. Default: one client, `default`.
+    pub clients: Vec<ApiClient>,
+    /// Names of existing IAM roles that produce events: the producer policy is attached to
+    /// them. Default: none (attach the policy, output `MetricsProducerPolicyArn`, yourself).
+    pub producer_roles: Vec<String>,
+    /// The shortest time between two malformed-event alerts from one ingest environment.
+    /// Default: 60 s, so at most `reserved_concurrency` alerts a minute however bad the input.
+    pub alert_interval: Duration,
+    /// The account's API Gateway logging role (one per account and region). Default: the
+    /// stack creates and retains it.
+    pub api_gateway_account_role: AccountRole,
+}
+
+/// An upstream client of the API: its key's name and what its usage plan lets it send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiClient {
+    /// Letters, digits and `-`; names the key (`<api name>-<name>`) and its plan.
+    pub name: String,
+    pub throttle: Throttle,
+    /// Requests a day.
+    pub daily_quota: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +156,7 @@ impl Default for Config {
                 prefix: "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/".into(),
                 error_prefix: "errors/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/!{firehose:error-output-type}/".into(),
                 newline_delimited: true,
+                refused_expire_after_days: 90,
             },
             processor: ProcessorConfig {
                 memory_mb: 512,
@@ -135,10 +170,23 @@ impl Default for Config {
             ingest: IngestConfig {
                 memory_mb: 256,
                 timeout: Duration::from_secs(10),
+                reserved_concurrency: 100,
                 use_kinesis: true,
                 api_name: "iops-dashboard-api".into(),
                 stage_name: "prod".into(),
                 log_retention: RetentionDays::OneMonth,
+                authorization: Authorization::Iam,
+                clients: vec![ApiClient {
+                    name: "default".into(),
+                    throttle: Throttle {
+                        rate_limit: 1_000.0,
+                        burst_limit: 2_000,
+                    },
+                    daily_quota: 10_000_000,
+                }],
+                producer_roles: Vec::new(),
+                alert_interval: Duration::from_secs(60),
+                api_gateway_account_role: AccountRole::Create,
             },
             alarms: AlarmConfig {
                 alerts_topic_name: "iops-dashboard-high-risk-alerts".into(),

@@ -6,20 +6,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cfn::{Expr, Value};
-use constructs::apigateway::{HttpMethod, RestApi, RestApiProps};
+use constructs::apigateway::{
+    ExecutionLogging, HttpMethod, Quota, QuotaPeriod, RestApi, RestApiProps, UsagePlanProps,
+};
 use constructs::cloudwatch::{
     Alarm, AlarmProps, AlarmSource, Comparison, Metric, Statistic, TreatMissingData,
 };
-use constructs::dynamodb::{Attribute, Table, TableProps};
+use constructs::dynamodb::{Attribute, Table, TableAction, TableProps};
 use constructs::firehose::{Compression, DeliveryStream, DeliveryStreamProps, S3Destination};
-use constructs::kinesis::{Stream, StreamMode, StreamProps, WriteCapacity};
+use constructs::iam::{ManagedPolicy, ManagedPolicyProps};
+use constructs::kinesis::{Stream, StreamAction, StreamMode, StreamProps, WriteCapacity};
 use constructs::lambda::{Function, FunctionProps, KinesisEventSource, KinesisEventSourceProps};
 use constructs::logs::RetentionDays;
 use constructs::s3::{Bucket, BucketProps, LifecycleRule, StorageClass, Transition};
 use constructs::sns::{Topic, TopicProps};
 use constructs::sqs::{Queue, QueueProps};
 use constructs::{Environment, Stack, StackProps};
-use event_contract::{env, metrics, table};
+use event_contract::{env, metrics, refused, table};
 
 use crate::config::Config;
 use crate::shared::{alarm_topic, email_parameter, output};
@@ -96,22 +99,32 @@ impl CoreStack {
             "ArchiveBucket",
             BucketProps {
                 bucket_name: Some(Expr::sub(&a.bucket_name).value()),
-                lifecycle_rules: vec![LifecycleRule {
-                    id: "ArchiveTiering".into(),
-                    prefix: None,
-                    transitions: vec![
-                        Transition {
-                            storage_class: StorageClass::InfrequentAccess,
-                            after_days: a.infrequent_access_after_days,
-                        },
-                        Transition {
-                            storage_class: StorageClass::Glacier,
-                            after_days: a.glacier_after_days,
-                        },
-                    ],
-                    expiration_days: Some(a.expire_after_days),
-                    abort_incomplete_multipart_upload_days: None,
-                }],
+                lifecycle_rules: vec![
+                    LifecycleRule {
+                        id: "ArchiveTiering".into(),
+                        prefix: None,
+                        transitions: vec![
+                            Transition {
+                                storage_class: StorageClass::InfrequentAccess,
+                                after_days: a.infrequent_access_after_days,
+                            },
+                            Transition {
+                                storage_class: StorageClass::Glacier,
+                                after_days: a.glacier_after_days,
+                            },
+                        ],
+                        expiration_days: Some(a.expire_after_days),
+                        abort_incomplete_multipart_upload_days: None,
+                    },
+                    // The bodies ingest refused: evidence for a while, not an archive.
+                    LifecycleRule {
+                        id: "RefusedRequests".into(),
+                        prefix: Some(refused::PREFIX.into()),
+                        transitions: Vec::new(),
+                        expiration_days: Some(a.refused_expire_after_days),
+                        abort_incomplete_multipart_upload_days: None,
+                    },
+                ],
                 ..Default::default()
             },
         );
@@ -186,7 +199,9 @@ impl CoreStack {
                 ..FunctionProps::rust(STREAM_PROCESSOR_PACKAGE)
             },
         );
-        metrics_table.grant_write_data(&processor);
+        // Exactly the calls its code makes (`stream_processor::AWS_CALLS`); the event source
+        // mapping adds what Lambda itself calls with the role.
+        metrics_table.grant(&processor, &[TableAction::BatchWriteItem]);
         malformed_topic.grant_publish(&processor);
         processor.add_event_source(KinesisEventSource::new(
             &events,
@@ -211,6 +226,7 @@ impl CoreStack {
                 ),
                 memory_mb: i.memory_mb,
                 timeout: i.timeout,
+                reserved_concurrency: Some(i.reserved_concurrency),
                 environment: BTreeMap::from([
                     (env::KINESIS_STREAM_NAME.to_owned(), events.name().value()),
                     (
@@ -221,24 +237,89 @@ impl CoreStack {
                         env::DYNAMODB_TABLE_NAME.to_owned(),
                         metrics_table.name().value(),
                     ),
+                    (
+                        env::MALFORMED_TOPIC_ARN.to_owned(),
+                        malformed_topic.arn().value(),
+                    ),
+                    (env::REFUSED_BUCKET_NAME.to_owned(), archive.name().value()),
+                    (
+                        env::ALERT_INTERVAL_SECONDS.to_owned(),
+                        Value::from(i.alert_interval.as_secs().to_string()),
+                    ),
                 ]),
                 log_retention: i.log_retention,
                 architecture: config.architecture,
                 ..FunctionProps::rust(INGEST_PACKAGE)
             },
         );
-        events.grant_write(&ingest);
-        metrics_table.grant_write_data(&ingest);
+        // Exactly the calls its code makes on the configured path (`ingest::aws_calls`): the
+        // flag is a template change that `synth diff` shows as an IAM change.
+        if i.use_kinesis {
+            events.grant(&ingest, &[StreamAction::PutRecords]);
+        } else {
+            metrics_table.grant(&ingest, &[TableAction::BatchWriteItem]);
+        }
+        malformed_topic.grant_publish(&ingest);
+        archive.grant_put(&ingest, refused::PREFIX);
+
+        // The API refuses (429) what the stream cannot take, rather than accepting it into
+        // retries: a request holds at least one event, so the stream's records per second
+        // bound the requests per second.
+        let capacity = events.write_capacity().records_per_second;
         let api = RestApi::new(
             &stack,
             "MetricsApi",
             RestApiProps {
                 description: Some("IOps Dashboard metric event ingestion".into()),
                 stage_name: i.stage_name.clone(),
+                throttling_rate_limit: capacity as f64,
+                throttling_burst_limit: u32::try_from(capacity).unwrap_or(u32::MAX),
+                authorization: i.authorization,
+                api_key_required: !i.clients.is_empty(),
+                execution_logging: ExecutionLogging::Errors {
+                    retention: i.log_retention,
+                    account_role: i.api_gateway_account_role,
+                },
                 ..RestApiProps::new(&i.api_name)
             },
         );
         api.add_lambda_proxy("metrics", HttpMethod::Post, &ingest);
+        let mut client_keys = Vec::new();
+        for client in &i.clients {
+            let id = pascal_case(&client.name);
+            let plan = api.add_usage_plan(
+                &format!("{id}UsagePlan"),
+                UsagePlanProps {
+                    name: format!("{}-{}", i.api_name, client.name),
+                    description: Some(format!("What the {} client may send", client.name)),
+                    throttle: Some(client.throttle),
+                    quota: Some(Quota {
+                        limit: client.daily_quota,
+                        period: QuotaPeriod::Day,
+                    }),
+                },
+            );
+            let key = plan.add_api_key(
+                "ApiKey",
+                &format!("{}-{}", i.api_name, client.name),
+                Some(&format!("The {} client's key", client.name)),
+            );
+            client_keys.push((id, client.name.clone(), key));
+        }
+        let producers = ManagedPolicy::new(
+            &stack,
+            "MetricsProducerPolicy",
+            ManagedPolicyProps {
+                managed_policy_name: None,
+                description: Some("Lets a producer sign POST /metrics requests".into()),
+                statements: vec![api.invoke_statement(HttpMethod::Post, "metrics")],
+                roles: i
+                    .producer_roles
+                    .iter()
+                    .map(|r| Value::from(r.clone()))
+                    .collect(),
+            },
+        );
 
         alarms(
             &stack,
@@ -317,6 +398,28 @@ impl CoreStack {
             "API endpoint for event ingestion (POST)",
             api.url_for("metrics"),
         );
+        output(
+            &stack,
+            "MetricsProducerPolicyArn",
+            "Managed policy to attach to producer roles: execute-api:Invoke on POST /metrics",
+            producers.arn(),
+        );
+        output(
+            &stack,
+            "MetricsApiAccessLogGroupName",
+            "Log group of the API's access logs (one JSON line per request)",
+            api.access_logs().name(),
+        );
+        for (id, name, key) in &client_keys {
+            output(
+                &stack,
+                &format!("{id}ApiKeyId"),
+                &format!(
+                    "Id of the {name} client's API key (its value: aws apigateway get-api-key --include-value)"
+                ),
+                key.id(),
+            );
+        }
 
         CoreStack {
             stack,
@@ -337,6 +440,20 @@ impl CoreStack {
             target_burst_rps: self.target_burst_rps,
         }
     }
+}
+
+/// `my-client` → `MyClient`, for logical ids and output names.
+fn pascal_case(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)] // one handle per watched resource reads better than a struct here

@@ -2,7 +2,7 @@
 
 use cfn::{Expr, Output, Parameter, ParameterType};
 use constructs::Stack;
-use constructs::kms::{Key, KeyProps};
+use constructs::kms::{Key, KeyProps, ServiceUse};
 use constructs::sns::{Topic, TopicEncryption, TopicProps};
 
 /// The template parameter with the address alerts are e-mailed to.
@@ -49,7 +49,7 @@ pub(crate) fn alarm_topic(
         KeyProps {
             description: Some(format!("Encrypts the {topic_name} topic")),
             alias: Some(topic_name.to_owned()),
-            services: vec![CLOUDWATCH],
+            services: vec![ServiceUse::cloudwatch_alarms()],
         },
     );
     let topic = Topic::new(

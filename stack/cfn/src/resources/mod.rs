@@ -16,13 +16,18 @@ pub mod sqs;
 
 /// Every generated resource type, sorted by type name.
 pub static ALL: &[&crate::spec::ResourceSpec] = &[
+    &apigateway::account::SPEC,
+    &apigateway::api_key::SPEC,
     &apigateway::deployment::SPEC,
     &apigateway::method::SPEC,
     &apigateway::resource::SPEC,
     &apigateway::rest_api::SPEC,
     &apigateway::stage::SPEC,
+    &apigateway::usage_plan::SPEC,
+    &apigateway::usage_plan_key::SPEC,
     &cloudwatch::alarm::SPEC,
     &dynamodb::table::SPEC,
+    &iam::managed_policy::SPEC,
     &iam::policy::SPEC,
     &iam::role::SPEC,
     &kms::alias::SPEC,
