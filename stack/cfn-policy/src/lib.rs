@@ -1,6 +1,16 @@
 //! Policy gates: rules every synthesized template must pass, checked in-process over the template
 //! JSON (so they apply to any template, ours or not) before `synth` writes anything.
 //!
+//! The rules ([`RULES`], each with its summary) cover encryption at rest, TLS-only and non-public
+//! buckets, least-privilege IAM (no wildcard actions, no wildcard resources where an action can be
+//! scoped), function log retention, failure destinations on asynchronous paths, alarm actions,
+//! and the public edge: API methods that require authorization, API stages that write access
+//! logs, a reserved concurrency cap on every function an API invokes, and key policies that grant
+//! a service principal only under a source condition (no confused deputy). References are
+//! followed as CloudFormation resolves them — `Ref`, `Fn::GetAtt`, and the `${Id}` /
+//! `${Id.Attribute}` of an `Fn::Sub`, also inside `Fn::Join` — so a rule sees that an integration
+//! URI names a function however the template spells it.
+//!
 //! Each rule has an id ([`RuleId`]), and each finding names the resource (logical ID and, for our
 //! stacks, its construct path) and what is wrong. A rule may be suppressed on one resource with a
 //! reason, in the resource's metadata — constructs do it with `Scope::suppress`:
@@ -49,12 +59,23 @@ pub enum RuleId {
     AsyncFailureDestination,
     /// Every alarm has an action.
     AlarmHasAction,
+    /// Every API Gateway method and route requires authorization, except CORS preflight
+    /// (`OPTIONS`) methods and methods that require an API key.
+    ApiMethodAuthorization,
+    /// Every API Gateway stage (declared, or created by a deployment) writes access logs.
+    ApiStageAccessLogging,
+    /// Every Lambda function an API Gateway invokes has reserved concurrency, so a flood through
+    /// the API cannot take the account's whole concurrency.
+    LambdaPublicApiConcurrency,
+    /// Every `Allow` of a key policy to a service principal is conditioned on the source
+    /// (account, ARN, organization, or the calling service): no confused deputy.
+    KmsServiceSourceCondition,
     /// A suppression names a rule and gives its reason.
     ValidSuppression,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 9] = [
+    pub const ALL: [RuleId; 13] = [
         RuleId::EncryptionAtRest,
         RuleId::S3TlsOnly,
         RuleId::S3BlockPublicAccess,
@@ -63,6 +84,10 @@ impl RuleId {
         RuleId::LambdaLogRetention,
         RuleId::AsyncFailureDestination,
         RuleId::AlarmHasAction,
+        RuleId::ApiMethodAuthorization,
+        RuleId::ApiStageAccessLogging,
+        RuleId::LambdaPublicApiConcurrency,
+        RuleId::KmsServiceSourceCondition,
         RuleId::ValidSuppression,
     ];
 
@@ -77,6 +102,10 @@ impl RuleId {
             RuleId::LambdaLogRetention => "LAMBDA_LOG_RETENTION",
             RuleId::AsyncFailureDestination => "ASYNC_FAILURE_DESTINATION",
             RuleId::AlarmHasAction => "ALARM_HAS_ACTION",
+            RuleId::ApiMethodAuthorization => "API_METHOD_AUTHORIZATION",
+            RuleId::ApiStageAccessLogging => "API_STAGE_ACCESS_LOGGING",
+            RuleId::LambdaPublicApiConcurrency => "LAMBDA_PUBLIC_API_CONCURRENCY",
+            RuleId::KmsServiceSourceCondition => "KMS_SERVICE_SOURCE_CONDITION",
             RuleId::ValidSuppression => "VALID_SUPPRESSION",
         }
     }

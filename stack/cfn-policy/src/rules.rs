@@ -57,6 +57,26 @@ pub static RULES: &[Rule] = &[
         summary: "every alarm has an action",
         check: alarm_has_action,
     },
+    Rule {
+        id: RuleId::ApiMethodAuthorization,
+        summary: "every API method and route requires authorization (CORS preflight and API-key-only methods aside)",
+        check: api_method_authorization,
+    },
+    Rule {
+        id: RuleId::ApiStageAccessLogging,
+        summary: "every API stage writes access logs",
+        check: api_stage_access_logging,
+    },
+    Rule {
+        id: RuleId::LambdaPublicApiConcurrency,
+        summary: "every function an API invokes has a reserved concurrency cap",
+        check: lambda_public_api_concurrency,
+    },
+    Rule {
+        id: RuleId::KmsServiceSourceCondition,
+        summary: "a key policy grants a service principal only under a source condition",
+        check: kms_service_source_condition,
+    },
 ];
 
 fn is_true(value: &Value) -> bool {
@@ -388,6 +408,276 @@ fn alarm_has_action(t: &Template<'_>) -> Vec<Violation> {
                 return None;
             };
             Some(Violation::new(alarm.id, message))
+        })
+        .collect()
+}
+
+/// `value` for a message: a string as it is, anything else (an intrinsic) as JSON.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A name for a message: a literal quoted, an intrinsic as JSON, an absent one `(unnamed)`.
+fn label(name: &Value) -> String {
+    match name {
+        Value::String(s) => format!("{s:?}"),
+        Value::Null => "(unnamed)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// What is wrong with an `AuthorizationType`: `None` when it is set to something other than
+/// `NONE` (an intrinsic we cannot judge included).
+fn missing_authorization(authorization: &Value) -> Option<String> {
+    match authorization {
+        Value::String(s) if s.eq_ignore_ascii_case("NONE") => {
+            Some(format!("has AuthorizationType {s:?}"))
+        }
+        _ if !present(authorization) => Some("sets no AuthorizationType (so NONE)".to_owned()),
+        _ => None,
+    }
+}
+
+fn api_method_authorization(t: &Template<'_>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for method in t.of_type("AWS::ApiGateway::Method") {
+        let http_method = method.prop("HttpMethod");
+        let preflight = http_method
+            .as_str()
+            .is_some_and(|m| m.eq_ignore_ascii_case("OPTIONS"));
+        if preflight || is_true(method.prop("ApiKeyRequired")) {
+            continue;
+        }
+        if let Some(problem) = missing_authorization(method.prop("AuthorizationType")) {
+            out.push(Violation::new(
+                method.id,
+                format!(
+                    "the {} method {problem} and requires no API key: anyone can call it; \
+                     use AWS_IAM, COGNITO_USER_POOLS or CUSTOM (an authorizer)",
+                    shown(http_method)
+                ),
+            ));
+        }
+    }
+    for route in t.of_type("AWS::ApiGatewayV2::Route") {
+        if is_true(route.prop("ApiKeyRequired")) {
+            continue;
+        }
+        if let Some(problem) = missing_authorization(route.prop("AuthorizationType")) {
+            out.push(Violation::new(
+                route.id,
+                format!(
+                    "the route {} {problem} and requires no API key: anyone can call it; \
+                     use AWS_IAM, JWT or CUSTOM (a Lambda authorizer)",
+                    label(route.prop("RouteKey"))
+                ),
+            ));
+        }
+    }
+    out
+}
+
+const ACCESS_LOG_ADVICE: &str =
+    "its requests leave no access log; send them to a log group or a Firehose stream";
+
+fn api_stage_access_logging(t: &Template<'_>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (type_name, setting) in [
+        ("AWS::ApiGateway::Stage", "AccessLogSetting"),
+        ("AWS::ApiGatewayV2::Stage", "AccessLogSettings"),
+    ] {
+        for stage in t.of_type(type_name) {
+            if !present(&stage.prop(setting)["DestinationArn"]) {
+                out.push(Violation::new(
+                    stage.id,
+                    format!(
+                        "the stage {} has no {setting}.DestinationArn: {ACCESS_LOG_ADVICE}",
+                        label(stage.prop("StageName"))
+                    ),
+                ));
+            }
+        }
+    }
+    // A deployment naming a stage creates it, configured by its StageDescription.
+    for deployment in t.of_type("AWS::ApiGateway::Deployment") {
+        let description = deployment.prop("StageDescription");
+        let name = deployment.prop("StageName");
+        if (present(description) || present(name))
+            && !present(&description["AccessLogSetting"]["DestinationArn"])
+        {
+            out.push(Violation::new(
+                deployment.id,
+                format!(
+                    "the deployment creates the stage {} without \
+                     StageDescription.AccessLogSetting.DestinationArn: {ACCESS_LOG_ADVICE} \
+                     (or declare the stage as an AWS::ApiGateway::Stage with an AccessLogSetting)",
+                    label(name)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether `text` names the function called `name`: the name itself, or an ARN or URI holding
+/// `:function:<name>` (followed by nothing, a qualifier or a path).
+fn names_function(text: &str, name: &str) -> bool {
+    text == name
+        || text.match_indices(":function:").any(|(at, tag)| {
+            text[at + tag.len()..]
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        })
+}
+
+/// The literal strings of `value` (an `Fn::Sub` template or an `Fn::Join` part included), not the
+/// logical IDs of its references.
+fn literal_strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| literal_strings(v, out)),
+        Value::Object(map) if map.contains_key("Ref") || map.contains_key("Fn::GetAtt") => {}
+        Value::Object(map) => map.values().for_each(|v| literal_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// The Lambda functions `value` (a `FunctionName`, an ARN, an integration URI) names: by a
+/// reference to the function or to one of its aliases or versions, or by its literal
+/// `FunctionName`.
+fn functions_named<'t>(t: &Template<'t>, value: &Value) -> Vec<Resource<'t>> {
+    let mut out: Vec<Resource<'t>> = Vec::new();
+    for r in t.references(value) {
+        let function = match r.type_name() {
+            "AWS::Lambda::Function" => Some(r),
+            "AWS::Lambda::Alias" | "AWS::Lambda::Version" => t
+                .referenced(r.prop("FunctionName"))
+                .filter(|f| f.type_name() == "AWS::Lambda::Function"),
+            _ => None,
+        };
+        out.extend(function);
+    }
+    let mut texts = Vec::new();
+    literal_strings(value, &mut texts);
+    for function in t.of_type("AWS::Lambda::Function") {
+        if let Some(name) = function.prop("FunctionName").as_str()
+            && texts.iter().any(|text| names_function(text, name))
+        {
+            out.push(function);
+        }
+    }
+    out
+}
+
+/// Whether `principal` is the API Gateway service principal (in any partition).
+fn is_api_gateway(principal: &Value) -> bool {
+    let text = match principal {
+        Value::Object(map) => map.get("Fn::Sub").and_then(Value::as_str),
+        other => other.as_str(),
+    };
+    text.is_some_and(|p| p.starts_with("apigateway."))
+}
+
+fn lambda_public_api_concurrency(t: &Template<'_>) -> Vec<Violation> {
+    // (function, what invokes it through an API)
+    let mut invoked: Vec<(&str, &str)> = Vec::new();
+    for method in t.of_type("AWS::ApiGateway::Method") {
+        for f in functions_named(t, &method.prop("Integration")["Uri"]) {
+            invoked.push((f.id, method.id));
+        }
+    }
+    for integration in t.of_type("AWS::ApiGatewayV2::Integration") {
+        for f in functions_named(t, integration.prop("IntegrationUri")) {
+            invoked.push((f.id, integration.id));
+        }
+    }
+    for permission in t.of_type("AWS::Lambda::Permission") {
+        if is_api_gateway(permission.prop("Principal")) {
+            for f in functions_named(t, permission.prop("FunctionName")) {
+                invoked.push((f.id, permission.id));
+            }
+        }
+    }
+    invoked.sort_unstable();
+    invoked.dedup();
+    t.of_type("AWS::Lambda::Function")
+        .filter(|f| !present(f.prop("ReservedConcurrentExecutions")))
+        .filter_map(|function| {
+            let by: Vec<_> = invoked
+                .iter()
+                .filter(|(f, _)| *f == function.id)
+                .map(|(_, by)| *by)
+                .collect();
+            (!by.is_empty()).then(|| {
+                Violation::new(
+                    function.id,
+                    format!(
+                        "an API invokes the function ({}) and it sets no ReservedConcurrentExecutions: \
+                         a flood through the API can take the account's whole concurrency from every \
+                         other function; reserve a cap for it",
+                        by.join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Condition keys that tie a service principal's use to our own account, organization or
+/// resources (confused-deputy protection).
+const SOURCE_CONDITION_KEYS: &[&str] = &[
+    "aws:SourceAccount",
+    "aws:SourceArn",
+    "aws:SourceOrgID",
+    "aws:SourceOrgPaths",
+    "kms:CallerAccount",
+    "kms:ViaService",
+];
+
+fn kms_service_source_condition(t: &Template<'_>) -> Vec<Violation> {
+    statements(t)
+        .into_iter()
+        .filter(|s| s.resource.type_name() == "AWS::KMS::Key" && s.allows())
+        .filter_map(|s| {
+            let services = as_list(&s.body["Principal"]["Service"]);
+            if services.is_empty() {
+                return None;
+            }
+            // Condition keys are case-insensitive; the operator (StringEquals, ArnLike, ...)
+            // does not matter here.
+            let keys: Vec<&str> = s.body["Condition"]
+                .as_object()
+                .into_iter()
+                .flat_map(|operators| operators.values())
+                .filter_map(Value::as_object)
+                .flat_map(|keys| keys.keys().map(String::as_str))
+                .collect();
+            let guarded = keys.iter().any(|key| {
+                SOURCE_CONDITION_KEYS
+                    .iter()
+                    .any(|source| source.eq_ignore_ascii_case(key))
+            });
+            (!guarded).then(|| {
+                let conditions = if keys.is_empty() {
+                    "no condition".to_owned()
+                } else {
+                    format!("conditions only on {}", keys.join(", "))
+                };
+                Violation::new(
+                    s.resource.id,
+                    format!(
+                        "{} allows the service principal {} with {conditions}: the service could use \
+                         the key on behalf of any account (confused deputy); add a condition on one \
+                         of {}",
+                        s.describe(),
+                        services.iter().map(shown).collect::<Vec<_>>().join(", "),
+                        SOURCE_CONDITION_KEYS.join(", ")
+                    ),
+                )
+            })
         })
         .collect()
 }

@@ -91,18 +91,42 @@ impl<'t> Template<'t> {
             .map(|(id, body)| Resource { id, body })
     }
 
-    /// The resource `value` refers to by `Ref` or `Fn::GetAtt`, if any.
+    /// The resource `value` refers to by `Ref`, `Fn::GetAtt`, or an `Fn::Sub` that is nothing but
+    /// one reference (`"${Queue.Arn}"`), if any.
     pub(crate) fn referenced(&self, value: &Value) -> Option<Resource<'t>> {
         let id = match value {
             Value::Object(map) if map.len() == 1 => match map.iter().next() {
                 Some((key, Value::String(id))) if key == "Ref" => id.as_str(),
                 Some((key, Value::Array(args))) if key == "Fn::GetAtt" => args.first()?.as_str()?,
                 Some((key, Value::String(att))) if key == "Fn::GetAtt" => att.split('.').next()?,
+                Some((key, Value::String(sub))) if key == "Fn::Sub" => {
+                    match sub_variables(sub).as_slice() {
+                        [var] if sub.len() == var.len() + 3 => var_resource(var),
+                        _ => return None,
+                    }
+                }
                 _ => return None,
             },
             _ => return None,
         };
         self.get(id)
+    }
+
+    /// Every resource `value` refers to anywhere inside it: by `Ref`, `Fn::GetAtt`, or a
+    /// `${Id}` / `${Id.Attribute}` of an `Fn::Sub` (not its own variables), nested in any
+    /// intrinsic (`Fn::Join`, `Fn::If`, ...). In order of appearance, each once.
+    pub(crate) fn references(&self, value: &Value) -> Vec<Resource<'t>> {
+        let mut ids = Vec::new();
+        collect_references(value, &mut ids);
+        let mut out: Vec<Resource<'t>> = Vec::new();
+        for id in ids {
+            if let Some(r) = self.get(id)
+                && !out.iter().any(|seen| seen.id == r.id)
+            {
+                out.push(r);
+            }
+        }
+        out
     }
 
     pub(crate) fn construct_path(&self, id: &str) -> Option<String> {
@@ -172,6 +196,66 @@ impl<'t> Template<'t> {
         }
         findings
     }
+}
+
+/// The logical IDs `value` refers to, pushed onto `ids` (pseudo parameters and `Fn::Sub`'s own
+/// variables included; [`Template::references`] keeps those that are resources).
+fn collect_references<'v>(value: &'v Value, ids: &mut Vec<&'v str>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, ids)),
+        Value::Object(map) if map.len() == 1 => match map.iter().next() {
+            Some((key, Value::String(id))) if key == "Ref" => ids.push(id),
+            Some((key, Value::Array(args))) if key == "Fn::GetAtt" => {
+                ids.extend(args.first().and_then(Value::as_str));
+            }
+            Some((key, Value::String(att))) if key == "Fn::GetAtt" => {
+                ids.extend(att.split('.').next());
+            }
+            Some((key, Value::String(sub))) if key == "Fn::Sub" => {
+                ids.extend(sub_variables(sub).into_iter().map(var_resource));
+            }
+            Some((key, Value::Array(args))) if key == "Fn::Sub" => {
+                let own = args.get(1).and_then(Value::as_object);
+                if let Some(Value::String(sub)) = args.first() {
+                    ids.extend(
+                        sub_variables(sub)
+                            .into_iter()
+                            .filter(|var| own.is_none_or(|own| !own.contains_key(*var)))
+                            .map(var_resource),
+                    );
+                }
+                own.into_iter()
+                    .flat_map(|own| own.values())
+                    .for_each(|v| collect_references(v, ids));
+            }
+            Some((_, inner)) => collect_references(inner, ids),
+            None => {}
+        },
+        Value::Object(map) => map.values().for_each(|v| collect_references(v, ids)),
+        _ => {}
+    }
+}
+
+/// The variables of an `Fn::Sub` string: `Id` and `Id.Attribute` of each `${...}`, skipping the
+/// literal `${!...}`.
+fn sub_variables(sub: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = sub;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let var = &after[..end];
+        if !var.starts_with('!') {
+            out.push(var);
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// The logical ID in an `Fn::Sub` variable: `Id` of `Id.Attribute`.
+fn var_resource(var: &str) -> &str {
+    var.split('.').next().unwrap_or(var)
 }
 
 /// `value` as a list: an array's items, or the value itself; nothing for `Null`.
