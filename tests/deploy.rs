@@ -12,7 +12,11 @@ use tests::{deploy_core, init_tracing};
 
 /// The resource types moto 5.2.5's CloudFormation skips (measured).
 const MOTO_SKIPPED_TYPES: &[&str] = &[
+    "AWS::ApiGateway::Account",
+    "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::Stage",
+    "AWS::ApiGateway::UsagePlan",
+    "AWS::ApiGateway::UsagePlanKey",
     "AWS::CloudWatch::Alarm",
     "AWS::KinesisFirehose::DeliveryStream",
     "AWS::Logs::LogStream",
@@ -219,6 +223,11 @@ impl<'a> Checker<'a> {
             "AWS::ApiGateway::Method" => self.method(resource).await,
             "AWS::ApiGateway::Deployment" => self.deployment(logical_id, resource).await,
             "AWS::ApiGateway::Stage" => self.stage(resource).await,
+            "AWS::ApiGateway::Account" => self.api_account(resource).await,
+            "AWS::ApiGateway::ApiKey" => self.api_key(logical_id, resource).await,
+            "AWS::ApiGateway::UsagePlan" => self.usage_plan(logical_id, resource).await,
+            "AWS::ApiGateway::UsagePlanKey" => self.usage_plan_key(resource).await,
+            "AWS::IAM::ManagedPolicy" => self.managed_policy(logical_id, resource).await,
             "AWS::DynamoDB::Table" => self.table(logical_id).await,
             "AWS::SQS::Queue" => self.queue(logical_id).await,
             "AWS::SQS::QueuePolicy" => self.queue_policy(resource).await,
@@ -336,9 +345,11 @@ impl<'a> Checker<'a> {
             .send()
             .await
             .expect("GetBucketLifecycleConfiguration");
-        let [rule] = lifecycle.rules() else {
-            panic!("{bucket} has one lifecycle rule");
+        let [rule, refused] = lifecycle.rules() else {
+            panic!("{bucket} has two lifecycle rules");
         };
+        assert_eq!(refused.id(), Some("RefusedRequests"));
+        assert_eq!(refused.expiration().and_then(|e| e.days()), Some(90));
         assert_eq!(rule.id(), Some("ArchiveTiering"));
         assert_eq!(rule.expiration().and_then(|e| e.days()), Some(365));
         let transitions: Vec<(Option<i32>, Option<&str>)> = rule
@@ -817,8 +828,133 @@ impl<'a> Checker<'a> {
             .and_then(|s| s.get("*/*"))
             .expect("settings for every method");
         assert!(settings.metrics_enabled(), "stage metrics on");
-        assert_eq!(settings.throttling_burst_limit(), 5000);
-        assert_eq!(settings.throttling_rate_limit(), 10000.0);
+        assert_eq!(
+            f64::from(settings.throttling_burst_limit()),
+            self.prop(resource, &["MethodSettings"])[0]["ThrottlingBurstLimit"]
+                .as_f64()
+                .expect("a burst limit")
+        );
+        assert_eq!(
+            settings.throttling_rate_limit(),
+            self.prop(resource, &["MethodSettings"])[0]["ThrottlingRateLimit"]
+                .as_f64()
+                .expect("a rate limit")
+        );
+        assert_eq!(settings.logging_level(), Some("ERROR"));
+        let access = stage.access_log_settings().expect("access logs");
+        assert_eq!(
+            access.destination_arn().map(str::to_owned),
+            Some(self.prop_str(resource, &["AccessLogSetting", "DestinationArn"]))
+        );
+        assert_eq!(
+            access.format().map(str::to_owned),
+            Some(self.prop_str(resource, &["AccessLogSetting", "Format"]))
+        );
+    }
+
+    async fn api_account(&self, resource: &Value) {
+        let account = self
+            .apigateway
+            .get_account()
+            .send()
+            .await
+            .expect("GetAccount");
+        assert_eq!(
+            account.cloudwatch_role_arn().map(str::to_owned),
+            Some(self.prop_str(resource, &["CloudWatchRoleArn"]))
+        );
+    }
+
+    async fn api_key(&self, logical_id: &str, resource: &Value) {
+        let key = self
+            .apigateway
+            .get_api_key()
+            .api_key(self.id(logical_id))
+            .include_value(true)
+            .send()
+            .await
+            .expect("GetApiKey");
+        assert_eq!(
+            key.name().map(str::to_owned),
+            Some(self.prop_str(resource, &["Name"]))
+        );
+        assert!(key.enabled());
+        assert!(
+            key.value().is_some_and(|v| v.len() >= 20),
+            "the service generated a value"
+        );
+    }
+
+    async fn usage_plan(&self, logical_id: &str, resource: &Value) {
+        let plan = self
+            .apigateway
+            .get_usage_plan()
+            .usage_plan_id(self.id(logical_id))
+            .send()
+            .await
+            .expect("GetUsagePlan");
+        let stage = &plan.api_stages()[0];
+        assert_eq!(
+            stage.api_id().map(str::to_owned),
+            self.prop(resource, &["ApiStages"])[0]["ApiId"]
+                .as_str()
+                .map(str::to_owned)
+        );
+        assert_eq!(stage.stage(), Some("prod"));
+        let throttle = plan.throttle().expect("a throttle");
+        assert_eq!(
+            throttle.rate_limit(),
+            self.prop(resource, &["Throttle", "RateLimit"])
+                .as_f64()
+                .expect("a rate")
+        );
+        let quota = plan.quota().expect("a quota");
+        assert_eq!(quota.period().map(|p| p.as_str()), Some("DAY"));
+    }
+
+    async fn usage_plan_key(&self, resource: &Value) {
+        self.apigateway
+            .get_usage_plan_key()
+            .usage_plan_id(self.prop_str(resource, &["UsagePlanId"]))
+            .key_id(self.prop_str(resource, &["KeyId"]))
+            .send()
+            .await
+            .expect("GetUsagePlanKey: the key is in its plan");
+    }
+
+    async fn managed_policy(&self, logical_id: &str, resource: &Value) {
+        let arn = self.id(logical_id);
+        let policy = self
+            .iam
+            .get_policy()
+            .policy_arn(&arn)
+            .send()
+            .await
+            .expect("GetPolicy");
+        let version = policy
+            .policy()
+            .and_then(|p| p.default_version_id())
+            .expect("a default version")
+            .to_owned();
+        let document = self
+            .iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(version)
+            .send()
+            .await
+            .expect("GetPolicyVersion");
+        let document = json(&decode_url(
+            document
+                .policy_version()
+                .and_then(|v| v.document())
+                .expect("a document"),
+        ));
+        assert_eq!(
+            document["Statement"],
+            self.prop(resource, &["PolicyDocument", "Statement"]),
+            "{logical_id} statements"
+        );
     }
 
     async fn table(&self, logical_id: &str) {

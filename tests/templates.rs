@@ -113,3 +113,79 @@ fn cfn_lint_finds_nothing_in_any_template() {
         failures.join("\n")
     );
 }
+
+/// The checks checkov and the AWS Guard rules found failing on the CDK template, each passing on
+/// every resource it applies to: no open API method (CKV_AWS_59), access logs on every stage
+/// (CKV_AWS_76), a concurrency cap on every function (CKV_AWS_115).
+#[test]
+fn checkov_finds_no_open_api_no_unlogged_stage_and_no_uncapped_function() {
+    const CHECKS: [&str; 3] = ["CKV_AWS_59", "CKV_AWS_76", "CKV_AWS_115"];
+    let checkov = emulator::python::CHECKOV
+        .ensure(&tests::tools_dir())
+        .expect("checkov installs");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (name, _, template) = synthesized()
+        .into_iter()
+        .find(|(name, _, _)| name == iops_dashboard::CORE_STACK_NAME)
+        .expect("the core stack");
+    let path = dir.path().join(template_file_name(&name, Format::Json));
+    fs::write(
+        &path,
+        render(&name, &template, Format::Json).expect("renders"),
+    )
+    .expect("write");
+    // --skip-download: nothing leaves the machine (checkov would fetch guidelines otherwise).
+    let out = Command::new(&checkov)
+        .args([
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--output",
+            "json",
+        ])
+        .arg("--check")
+        .arg(CHECKS.join(","))
+        .arg("--file")
+        .arg(&path)
+        .output()
+        .expect("checkov runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov's report is JSON ({e}), exit {}:\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let failed = &report["results"]["failed_checks"];
+    assert_eq!(report["summary"]["failed"], 0, "{failed:#}");
+    let passed: std::collections::BTreeSet<(String, String)> = report["results"]["passed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["check_id"].as_str().unwrap_or_default().to_owned(),
+                c["resource"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        (
+            "CKV_AWS_59",
+            "AWS::ApiGateway::Method.MetricsApimetricsPOST",
+        ),
+        ("CKV_AWS_76", "AWS::ApiGateway::Stage.MetricsApiStage"),
+        ("CKV_AWS_115", "AWS::Lambda::Function.IngestFunction"),
+        (
+            "CKV_AWS_115",
+            "AWS::Lambda::Function.StreamProcessorFunction",
+        ),
+    ] {
+        assert!(
+            passed.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} not among the passed checks: {passed:?}"
+        );
+    }
+    assert!(out.status.success(), "exit {}", out.status);
+}

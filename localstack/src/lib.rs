@@ -226,11 +226,33 @@ pub fn unique_stack_name(base: &str) -> String {
 /// The e-mail address given to the stacks' `AlertEmail` parameter by default.
 pub const DEFAULT_ALERT_EMAIL: &str = "ops@example.com";
 
+/// What the deployed stacks are called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StackNames {
+    /// [`unique_stack_name`]: tests sharing an emulator (or an endpoint someone else runs).
+    #[default]
+    Unique,
+    /// The stacks' own names (`IOpsDashboard-CoreStack`, ...), as in AWS: what `up` does, in an
+    /// emulator of its own, so the spec's commands (`aws cloudformation describe-stacks
+    /// --stack-name IOpsDashboard-CoreStack`) answer.
+    Real,
+}
+
+impl StackNames {
+    fn name(self, stack: &str) -> String {
+        match self {
+            StackNames::Unique => unique_stack_name(stack),
+            StackNames::Real => stack.to_owned(),
+        }
+    }
+}
+
 /// How the whole app is deployed.
 #[derive(Debug, Clone)]
 pub struct AppOptions {
     pub alert_email: String,
     pub code: FunctionCode,
+    pub stack_names: StackNames,
 }
 
 impl Default for AppOptions {
@@ -238,6 +260,7 @@ impl Default for AppOptions {
         AppOptions {
             alert_email: DEFAULT_ALERT_EMAIL.to_owned(),
             code: FunctionCode::Placeholder,
+            stack_names: StackNames::Unique,
         }
     }
 }
@@ -250,7 +273,7 @@ pub struct AppDeployment {
     pub billing: Option<Deployed>,
 }
 
-/// Deploys the app's stacks, each into its own region, under unique stack names. The core stack
+/// Deploys the app's stacks, each into its own region, named as `options` says. The core stack
 /// must deploy; the billing stack is deployed if the backend can, else skipped with a warning.
 pub async fn deploy_app(
     emulator: &emulator::Emulator,
@@ -258,7 +281,7 @@ pub async fn deploy_app(
     options: &AppOptions,
 ) -> Result<AppDeployment, DeployError> {
     let core_stack = &app.core.stack;
-    let core_name = unique_stack_name(&core_stack.name());
+    let core_name = options.stack_names.name(&core_stack.name());
     let core_template = synthesized(core_stack)?;
     let mut parameters = BTreeMap::from([(
         iops_dashboard::ALERT_EMAIL_PARAMETER.to_owned(),
@@ -292,7 +315,7 @@ pub async fn deploy_app(
     let billing = deploy(
         &emulator.sdk_config_in(&billing_stack.env().region),
         StackDeployment {
-            stack_name: unique_stack_name(&billing_stack.name()),
+            stack_name: options.stack_names.name(&billing_stack.name()),
             template: &billing_template,
             parameters: BTreeMap::from([(
                 iops_dashboard::ALERT_EMAIL_PARAMETER.to_owned(),

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use localstack::emulator::{self, Emulator};
 use localstack::pipeline::{FunctionBinaries, Pipeline, PipelineOptions};
-use localstack::{AppOptions, FunctionCode};
+use localstack::{AppOptions, FunctionCode, StackNames};
 
 #[derive(Debug, Parser)]
 #[command(about = "The IOps Dashboard's local AWS environment")]
@@ -106,6 +106,12 @@ async fn up(
         .await
         .context("cannot start the emulator")?;
     eprintln!("emulator: {emulator}");
+    // An emulator of this command's own: the stacks take their real names, so the spec's own
+    // AWS CLI commands find them. One given by AWS_ENDPOINT_URL may hold other stacks.
+    let stack_names = match emulator.backend() {
+        emulator::Backend::External => StackNames::Unique,
+        emulator::Backend::Moto | emulator::Backend::LocalStack => StackNames::Real,
+    };
     let deployment = localstack::deploy_app(
         &emulator,
         &app,
@@ -114,6 +120,7 @@ async fn up(
             // S3 are stand-ins (zipping the debug binaries, ~190 MB each, would take longer
             // than the whole deploy).
             code: FunctionCode::Placeholder,
+            stack_names,
             ..AppOptions::default()
         },
     )

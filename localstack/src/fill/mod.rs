@@ -99,7 +99,11 @@ pub(crate) const FILLABLE: &[&str] = &[
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::Subscription",
+    "AWS::ApiGateway::Account",
     "AWS::ApiGateway::Stage",
+    "AWS::ApiGateway::ApiKey",
+    "AWS::ApiGateway::UsagePlan",
+    "AWS::ApiGateway::UsagePlanKey",
     "AWS::CloudWatch::Alarm",
     "AWS::KinesisFirehose::DeliveryStream",
 ];
@@ -162,7 +166,11 @@ pub async fn fill_in(
                 "AWS::SNS::TopicPolicy" => filler.topic_policy().await?,
                 "AWS::SQS::QueuePolicy" => filler.queue_policy().await?,
                 "AWS::SNS::Subscription" => filler.subscription().await?,
+                "AWS::ApiGateway::Account" => filler.account().await?,
                 "AWS::ApiGateway::Stage" => filler.stage().await?,
+                "AWS::ApiGateway::ApiKey" => filler.api_key().await?,
+                "AWS::ApiGateway::UsagePlan" => filler.usage_plan().await?,
+                "AWS::ApiGateway::UsagePlanKey" => filler.usage_plan_key().await?,
                 "AWS::CloudWatch::Alarm" => filler.alarm().await?,
                 _ => filler.delivery_stream().await?,
             };
@@ -302,5 +310,9 @@ mod tests {
         }
         // The delivery stream refers to the log stream; subscriptions and alarms to topics.
         assert!(sorted["AWS::Logs::LogStream"] < sorted["AWS::KinesisFirehose::DeliveryStream"]);
+        // A usage plan names the stage; a plan's key refers to the plan and the key.
+        assert!(sorted["AWS::ApiGateway::Stage"] < sorted["AWS::ApiGateway::UsagePlan"]);
+        assert!(sorted["AWS::ApiGateway::ApiKey"] < sorted["AWS::ApiGateway::UsagePlanKey"]);
+        assert!(sorted["AWS::ApiGateway::UsagePlan"] < sorted["AWS::ApiGateway::UsagePlanKey"]);
     }
 }

@@ -9,6 +9,11 @@ use super::{FillError, Filler};
 /// A physical ID, and whether it had to be filled in.
 type Outcome = Result<(String, bool), FillError>;
 
+/// A create call that answered without the new thing's id.
+fn no_id(what: &str) -> std::io::Error {
+    std::io::Error::other(format!("the service created {what} but answered no id"))
+}
+
 impl Filler<'_> {
     pub(super) async fn log_stream(&self) -> Outcome {
         let p = self.props;
@@ -197,6 +202,7 @@ impl Filler<'_> {
             "Variables",
             "MethodSettings",
             "TracingEnabled",
+            "AccessLogSetting",
         ])?;
         let api = p.required_str("RestApiId")?;
         let stage = p.required_str("StageName")?;
@@ -276,6 +282,23 @@ impl Filler<'_> {
                 }
             }
         }
+        if let Some(access_log) = p.child("AccessLogSetting")? {
+            access_log.only(&["DestinationArn", "Format"])?;
+            for (property, path) in [
+                ("DestinationArn", "/accessLogSettings/destinationArn"),
+                ("Format", "/accessLogSettings/format"),
+            ] {
+                if let Some(value) = access_log.str(property)? {
+                    patches.push(
+                        PatchOperation::builder()
+                            .op(Op::Replace)
+                            .path(path)
+                            .value(value)
+                            .build(),
+                    );
+                }
+            }
+        }
         if !patches.is_empty() {
             apigateway
                 .update_stage()
@@ -287,6 +310,187 @@ impl Filler<'_> {
                 .map_err(|e| p.api("UpdateStage", e))?;
         }
         Ok((stage, true))
+    }
+
+    /// An API key, found by name; created with a value the service generates, as the template
+    /// gives none.
+    pub(super) async fn api_key(&self) -> Outcome {
+        let p = self.props;
+        p.only(&["Name", "Description", "Enabled"])?;
+        let name = p.required_str("Name")?;
+        let apigateway = &self.clients.apigateway;
+        let keys = apigateway
+            .get_api_keys()
+            .name_query(&name)
+            .send()
+            .await
+            .map_err(|e| p.api("GetApiKeys", e))?;
+        if let Some(id) = keys
+            .items()
+            .iter()
+            .find(|k| k.name() == Some(name.as_str()))
+            .and_then(|k| k.id())
+        {
+            return Ok((id.to_owned(), false));
+        }
+        let created = apigateway
+            .create_api_key()
+            .name(&name)
+            .set_description(p.str("Description")?)
+            .enabled(p.bool("Enabled")?.unwrap_or(false))
+            .send()
+            .await
+            .map_err(|e| p.api("CreateApiKey", e))?;
+        let id = created
+            .id()
+            .ok_or_else(|| p.api("CreateApiKey", no_id("an API key")))?;
+        Ok((id.to_owned(), true))
+    }
+
+    /// A usage plan of the template's stages, found by name.
+    pub(super) async fn usage_plan(&self) -> Outcome {
+        use aws_sdk_apigateway::types::{
+            ApiStage, QuotaPeriodType, QuotaSettings, ThrottleSettings,
+        };
+        let p = self.props;
+        p.only(&[
+            "UsagePlanName",
+            "Description",
+            "ApiStages",
+            "Throttle",
+            "Quota",
+        ])?;
+        let name = p.required_str("UsagePlanName")?;
+        let apigateway = &self.clients.apigateway;
+        let plans = apigateway
+            .get_usage_plans()
+            .send()
+            .await
+            .map_err(|e| p.api("GetUsagePlans", e))?;
+        if let Some(id) = plans
+            .items()
+            .iter()
+            .find(|plan| plan.name() == Some(name.as_str()))
+            .and_then(|plan| plan.id())
+        {
+            return Ok((id.to_owned(), false));
+        }
+        let mut stages = Vec::new();
+        for stage in p.children("ApiStages")? {
+            stage.only(&["ApiId", "Stage"])?;
+            stages.push(
+                ApiStage::builder()
+                    .api_id(stage.required_str("ApiId")?)
+                    .stage(stage.required_str("Stage")?)
+                    .build(),
+            );
+        }
+        let throttle = match p.child("Throttle")? {
+            Some(t) => {
+                t.only(&["RateLimit", "BurstLimit"])?;
+                Some(
+                    ThrottleSettings::builder()
+                        .set_rate_limit(t.f64("RateLimit")?)
+                        .set_burst_limit(t.i32("BurstLimit")?)
+                        .build(),
+                )
+            }
+            None => None,
+        };
+        let quota = match p.child("Quota")? {
+            Some(q) => {
+                q.only(&["Limit", "Period", "Offset"])?;
+                Some(
+                    QuotaSettings::builder()
+                        .set_limit(q.i32("Limit")?)
+                        .set_offset(q.i32("Offset")?)
+                        .set_period(
+                            q.str("Period")?
+                                .map(|period| QuotaPeriodType::from(period.as_str())),
+                        )
+                        .build(),
+                )
+            }
+            None => None,
+        };
+        let created = apigateway
+            .create_usage_plan()
+            .name(&name)
+            .set_description(p.str("Description")?)
+            .set_api_stages(Some(stages))
+            .set_throttle(throttle)
+            .set_quota(quota)
+            .send()
+            .await
+            .map_err(|e| p.api("CreateUsagePlan", e))?;
+        let id = created
+            .id()
+            .ok_or_else(|| p.api("CreateUsagePlan", no_id("a usage plan")))?;
+        Ok((id.to_owned(), true))
+    }
+
+    /// A key's membership of a usage plan; its physical ID is the key's.
+    pub(super) async fn usage_plan_key(&self) -> Outcome {
+        let p = self.props;
+        p.only(&["KeyId", "KeyType", "UsagePlanId"])?;
+        let key = p.required_str("KeyId")?;
+        let plan = p.required_str("UsagePlanId")?;
+        let apigateway = &self.clients.apigateway;
+        let current = found(
+            p,
+            "GetUsagePlanKey",
+            apigateway
+                .get_usage_plan_key()
+                .usage_plan_id(&plan)
+                .key_id(&key)
+                .send()
+                .await,
+            &["NotFoundException"],
+        )?;
+        if current.is_some() {
+            return Ok((key, false));
+        }
+        apigateway
+            .create_usage_plan_key()
+            .usage_plan_id(&plan)
+            .key_id(&key)
+            .key_type(p.required_str("KeyType")?)
+            .send()
+            .await
+            .map_err(|e| p.api("CreateUsagePlanKey", e))?;
+        Ok((key, true))
+    }
+
+    /// The region's API Gateway account settings: the CloudWatch role, set when it differs.
+    pub(super) async fn account(&self) -> Outcome {
+        use aws_sdk_apigateway::types::{Op, PatchOperation};
+        let p = self.props;
+        p.only(&["CloudWatchRoleArn"])?;
+        let role = p.required_str("CloudWatchRoleArn")?;
+        let apigateway = &self.clients.apigateway;
+        let account = apigateway
+            .get_account()
+            .send()
+            .await
+            .map_err(|e| p.api("GetAccount", e))?;
+        // The settings have no id of their own: CloudFormation's physical ID is the region's.
+        let physical_id = format!("{}-apigateway-account", self.context.region);
+        if account.cloudwatch_role_arn() == Some(role.as_str()) {
+            return Ok((physical_id, false));
+        }
+        apigateway
+            .update_account()
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path("/cloudwatchRoleArn")
+                    .value(&role)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| p.api("UpdateAccount", e))?;
+        Ok((physical_id, true))
     }
 
     pub(super) async fn alarm(&self) -> Outcome {

@@ -350,7 +350,7 @@ impl RestApi {
         let scope = self.scope.child(id);
         let stage = apigateway::usage_plan::ApiStage {
             api_id: Some(self.resource.r#ref().value()),
-            stage: Some(Expr::r#ref(&self.scope.child("Stage").logical_id()).value()),
+            stage: Some(Expr::r#ref(self.scope.child("Stage").logical_id()).value()),
             ..Default::default()
         };
         let plan = apigateway::UsagePlan {

@@ -49,6 +49,9 @@ impl RetentionDays {
     }
 }
 
+/// What a writer of a log group calls (Lambda's runtime, for a function's logs).
+pub const WRITE_ACTIONS: &[&str] = &["CreateLogStream", "PutLogEvents"];
+
 #[derive(Debug, Clone, Default)]
 pub struct LogGroupProps {
     /// Default: a name CloudFormation generates. An expression allows names other services
@@ -96,9 +99,6 @@ impl LogGroup {
 
     /// Lets the grantee write log events to this group, and nothing else.
     pub fn grant_write(&self, grantee: &dyn Grantee) {
-        grantee.grant(
-            actions("logs", &["CreateLogStream", "PutLogEvents"]),
-            vec![self.arn().json()],
-        );
+        grantee.grant(actions("logs", WRITE_ACTIONS), vec![self.arn().json()]);
     }
 }

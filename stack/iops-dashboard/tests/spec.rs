@@ -232,7 +232,10 @@ fn the_api_is_signed_keyed_throttled_to_the_stream_and_logged() {
         t.outputs["DefaultApiKeyId"].value,
         json!({"Ref": "MetricsApiDefaultUsagePlanApiKey"})
     );
-    assert_eq!(props(&t, "IngestFunction")["ReservedConcurrentExecutions"], 100);
+    assert_eq!(
+        props(&t, "IngestFunction")["ReservedConcurrentExecutions"],
+        100
+    );
     let producer = props(&t, "MetricsProducerPolicy");
     assert_eq!(
         producer["PolicyDocument"]["Statement"],

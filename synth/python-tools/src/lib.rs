@@ -1,4 +1,4 @@
-//! Python command-line tools (cfn-lint, moto, cargo-zigbuild with zig) installed on first use into
+//! Python command-line tools (cfn-lint, checkov, moto, cargo-zigbuild with zig) installed on first use into
 //! a cached virtual environment under the Cargo target folder, pinned to one version, as
 //! testcontainers pulls an image on first use. A new machine needs only `python3`.
 
@@ -24,6 +24,14 @@ pub const CFN_LINT: PythonTool = PythonTool {
     requirement: "cfn-lint==1.58.0",
     with: &[],
     script: "cfn-lint",
+};
+
+/// `checkov`, the infrastructure-as-code scanner: the tests run the checks its users asked about
+/// (open API methods, stage access logs, function concurrency) on the synthesized templates.
+pub const CHECKOV: PythonTool = PythonTool {
+    requirement: "checkov==3.3.30",
+    with: &[],
+    script: "checkov",
 };
 
 /// `cargo-zigbuild` with the zig toolchain it drives (the `ziglang` wheel): C compiler and linker
