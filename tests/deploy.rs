@@ -1111,3 +1111,69 @@ async fn the_whole_app_deploys_each_stack_in_its_region() {
             .collect::<Vec<_>>()
     );
 }
+
+/// `cargo run -p localstack -- up` deploys under the stacks' real names into an emulator of its
+/// own, so the spec's "Stack Outputs" command answers as it does in AWS:
+/// `aws cloudformation describe-stacks --stack-name IOpsDashboard-CoreStack --query 'Stacks[0].Outputs'`.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_their_real_names_the_stacks_answer_the_specs_commands() {
+    init_tracing();
+    let emulator = Emulator::start().await.expect("an emulator starts");
+    if emulator.backend() == Backend::External {
+        println!("skipped: {emulator} may hold stacks of these names already");
+        return;
+    }
+    let app = tests::app();
+    let options = localstack::AppOptions {
+        stack_names: localstack::StackNames::Real,
+        ..localstack::AppOptions::default()
+    };
+    let deployed = localstack::deploy_app(&emulator, &app, &options)
+        .await
+        .unwrap_or_else(|e| panic!("deploy: {}", localstack::error_chain(&e)));
+    assert_eq!(deployed.core.stack_name(), iops_dashboard::CORE_STACK_NAME);
+
+    let cloudformation = aws_sdk_cloudformation::Client::new(&emulator.sdk_config_in("us-east-2"));
+    let stacks = cloudformation
+        .describe_stacks()
+        .stack_name(iops_dashboard::CORE_STACK_NAME)
+        .send()
+        .await
+        .expect("DescribeStacks --stack-name IOpsDashboard-CoreStack");
+    let stack = &stacks.stacks()[0];
+    let outputs: BTreeSet<&str> = stack
+        .outputs()
+        .iter()
+        .filter_map(|o| o.output_key())
+        .collect();
+    // The spec's "Key Outputs".
+    for key in [
+        "KinesisStreamName",
+        "KinesisStreamArn",
+        "ArchiveBucketName",
+        "MalformedDataTopicArn",
+        "StreamProcessorFunctionName",
+        "MetricsEndpoint",
+    ] {
+        assert!(outputs.contains(key), "{key} missing from {outputs:?}");
+    }
+    // What `synth diff --deployed IOpsDashboard-CoreStack` reads: the template as synthesized.
+    let template = cloudformation
+        .get_template()
+        .stack_name(iops_dashboard::CORE_STACK_NAME)
+        .send()
+        .await
+        .expect("GetTemplate");
+    let body: Value =
+        serde_json::from_str(template.template_body().expect("a body")).expect("JSON");
+    let synthesized = app.core.stack.synth().expect("synthesizes").to_value();
+    assert_eq!(body, synthesized);
+
+    let billing = aws_sdk_cloudformation::Client::new(&emulator.sdk_config_in("us-east-1"))
+        .describe_stacks()
+        .stack_name(iops_dashboard::BILLING_STACK_NAME)
+        .send()
+        .await
+        .expect("DescribeStacks --stack-name IOpsDashboard-BillingStack --region us-east-1");
+    assert_eq!(billing.stacks().len(), 1);
+}
