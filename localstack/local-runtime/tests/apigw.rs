@@ -967,3 +967,27 @@ async fn each_request_and_each_refusal_is_one_json_access_log_line() {
     assert_eq!(missing["errorMessage"], "Missing Authentication Token");
     gateway.api.stop().await;
 }
+
+#[tokio::test]
+async fn a_signed_request_without_its_host_header_is_refused_not_crashed_on() {
+    let gateway = closure(secured(open_plan())).await;
+    let addr = gateway.api.addr();
+    let url = gateway.url("/metrics");
+    let signed = Signer::default().sign(&url, &[("x-api-key", KEY_VALUE)], b"{}");
+    let mut request = "POST /prod/metrics HTTP/1.0\r\ncontent-length: 2\r\n".to_owned();
+    for (name, value) in &signed {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n{}");
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.expect("connected");
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.0 403"), "{answer}");
+        assert!(answer.contains("InvalidSignatureException"), "{answer}");
+    }
+    assert_eq!(gateway.invocations(), 0);
+    gateway.api.stop().await;
+}

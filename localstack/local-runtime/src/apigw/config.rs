@@ -365,6 +365,76 @@ mod tests {
     }
 
     #[test]
+    fn the_templates_facts_read_into_their_types() {
+        assert_eq!("AWS_IAM".parse(), Ok(Authorization::AwsIam));
+        assert_eq!("NONE".parse(), Ok(Authorization::None));
+        assert_eq!(
+            "CUSTOM".parse::<Authorization>(),
+            Err(UnsupportedAuthorization("CUSTOM".to_owned()))
+        );
+        assert_eq!("WEEK".parse(), Ok(QuotaPeriod::Week));
+        assert!("YEAR".parse::<QuotaPeriod>().is_err());
+    }
+
+    #[test]
+    fn every_problem_of_the_security_settings_is_reported() {
+        let key = |id: &str, value: &str| ApiKey {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            value: value.to_owned(),
+            enabled: true,
+            usage_plan: Some(UsagePlan {
+                id: "p".to_owned(),
+                name: "p".to_owned(),
+                throttle: Some(Throttle {
+                    rate_limit: f64::NAN,
+                    burst_limit: 1,
+                }),
+                quota: None,
+            }),
+        };
+        let config = RestApiConfig {
+            region: String::new(),
+            credentials: BTreeMap::new(),
+            api_keys: vec![
+                key("a", "short"),
+                key("b", "a-value-of-twenty-chars"),
+                key("b", "a-value-of-twenty-chars"),
+            ],
+            stage_throttle: Some(Throttle {
+                rate_limit: -1.0,
+                burst_limit: 10,
+            }),
+            access_log_format: Some("$context.status".to_owned()),
+            body_timeout: Duration::ZERO,
+            ..RestApiConfig::new(
+                "prod",
+                vec![Route {
+                    authorization: Authorization::AwsIam,
+                    ..Route::new("POST", "/metrics")
+                }],
+            )
+        };
+        let error = config.validate().expect_err("invalid");
+        assert_eq!(
+            error.problems,
+            [
+                "method POST /metrics takes AWS_IAM but no credentials are configured",
+                "region \"\" is not a region name",
+                "API key \"a\": its value has 5 characters, API Gateway takes 20 or more",
+                "usage plan of API key \"a\": rate limit NaN is not a number of requests per second",
+                "usage plan of API key \"b\": rate limit NaN is not a number of requests per second",
+                "API key id \"b\" is empty or not unique",
+                "API key \"b\": another key has the same value",
+                "usage plan of API key \"b\": rate limit NaN is not a number of requests per second",
+                "stage throttle: rate limit -1 is not a number of requests per second",
+                "access log format \"$context.status\" has neither $context.requestId nor $context.extendedRequestId, which API Gateway requires",
+                "the body timeout is zero",
+            ]
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported() {
         let config = RestApiConfig::new(
             "a/b",

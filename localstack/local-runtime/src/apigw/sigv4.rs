@@ -346,6 +346,11 @@ fn expected_signature(
             headers.push((name.as_str(), value));
         }
     }
+    // Signed but not sent (an HTTP/1.0 request may have no Host): the signer would take the
+    // host from the URI, which has none here.
+    if !headers.iter().any(|(name, _)| *name == "host") {
+        return Err(SignatureError::Mismatch);
+    }
     let time = NaiveDateTime::parse_from_str(&signed.amz_date, AMZ_DATE_FORMAT)
         .map_err(|_| SignatureError::DateFormat(signed.amz_date.clone()))?
         .and_utc();
@@ -519,6 +524,13 @@ mod tests {
             outcome(&changed, path, b"{\"v\":1}"),
             Err(SignatureError::Mismatch),
             "a signed header changed"
+        );
+        let mut no_host = headers.clone();
+        no_host.remove(header::HOST);
+        assert_eq!(
+            outcome(&no_host, path, b"{\"v\":1}"),
+            Err(SignatureError::Mismatch),
+            "host signed but not sent"
         );
         let mut added = headers.clone();
         added.insert("x-unsigned", HeaderValue::from_static("anything"));
