@@ -237,6 +237,23 @@ enum Pending {
     Read(Bytes),
 }
 
+impl Pending {
+    /// The body, read on first use.
+    async fn bytes(&mut self, deadline: Instant) -> Result<Bytes, Refusal> {
+        match std::mem::replace(self, Pending::Read(Bytes::new())) {
+            Pending::Unread(body) => {
+                let bytes = read_body(body, deadline).await?;
+                *self = Pending::Read(bytes.clone());
+                Ok(bytes)
+            }
+            Pending::Read(bytes) => {
+                *self = Pending::Read(bytes.clone());
+                Ok(bytes)
+            }
+        }
+    }
+}
+
 /// The checks in API Gateway's order, then the integration.
 async fn serve<I: Invoke>(
     api: &Api<I>,
@@ -273,14 +290,8 @@ async fn serve<I: Invoke>(
                 verified
             }
             None => {
-                let Pending::Unread(unread) = body else {
-                    unreachable!("invariant: nothing reads the body before the signature");
-                };
-                let bytes = read_body(unread, request.deadline).await?;
-                let verified =
-                    sigv4::verify(&signed, secret, &signed_request, Payload::Body(&bytes));
-                body = Pending::Read(bytes);
-                verified
+                let bytes = body.bytes(request.deadline).await?;
+                sigv4::verify(&signed, secret, &signed_request, Payload::Body(&bytes))
             }
         };
         verified.map_err(|e| e.refusal())?;
@@ -315,10 +326,7 @@ async fn serve<I: Invoke>(
             ),
         })?;
 
-    let body = match body {
-        Pending::Unread(unread) => read_body(unread, request.deadline).await?,
-        Pending::Read(bytes) => bytes,
-    };
+    let body = body.bytes(request.deadline).await?;
     if let Some(hash) = &declared_hash
         && !sigv4::payload_matches(hash, &body)
     {

@@ -683,6 +683,50 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Whatever a client puts in the headers the signature is read from, the answer is a
+        /// refusal (or, by chance, a pass), never a panic.
+        #[test]
+        fn hostile_signature_headers_are_refused_not_crashed_on(
+            raw in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            credential in "[ -~]{0,80}",
+            signed_headers in "[ -~]{0,80}",
+            signature in "[ -~]{0,70}",
+            amz_date in "[ -~]{0,24}",
+            host in proptest::option::of("[ -~]{0,30}"),
+        ) {
+            for authorization in [
+                raw.clone(),
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed_headers}, Signature={signature}"
+                )
+                .into_bytes(),
+                // Past the scope and time checks, into the signer.
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260304/eu-west-1/execute-api/aws4_request, SignedHeaders=host;{signed_headers}, Signature={signature}"
+                )
+                .into_bytes(),
+            ] {
+                let mut headers = HeaderMap::new();
+                if let Ok(value) = HeaderValue::from_bytes(&authorization) {
+                    headers.insert(header::AUTHORIZATION, value);
+                }
+                let date = if authorization.starts_with(b"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") {
+                    NOW
+                } else {
+                    amz_date.as_str()
+                };
+                if let Ok(value) = HeaderValue::from_str(date) {
+                    headers.insert(AMZ_DATE, value);
+                }
+                if let Some(Ok(value)) = host.as_deref().map(HeaderValue::from_str) {
+                    headers.insert(header::HOST, value);
+                }
+                let _ = outcome(&headers, "/prod/metrics?a=%ff&b", &raw);
+            }
+        }
+    }
+
     #[test]
     fn a_declared_payload_hash_must_be_the_bodys() {
         let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
