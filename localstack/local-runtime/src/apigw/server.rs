@@ -188,7 +188,7 @@ async fn handle<I: Invoke>(
         domain_name: text(header::HOST),
         http_method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
-        protocol: "HTTP/1.1".to_owned(),
+        protocol: format!("{:?}", parts.version),
         request_time: now,
         source_ip: peer.ip().to_string(),
         user_agent: text(header::USER_AGENT),
@@ -205,6 +205,12 @@ async fn handle<I: Invoke>(
     let response = match serve(&api, &request, body, &mut log).await {
         Ok(response) => response,
         Err(refusal) => {
+            debug!(
+                %request_id,
+                status = refusal.status.as_u16(),
+                error_type = refusal.error_type,
+                "the gateway answered itself"
+            );
             log.error_message = Some(refusal.message.clone());
             log.error_response_type = Some(refusal.response_type);
             refusal.response(&request_id)
