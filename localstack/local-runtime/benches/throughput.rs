@@ -1,15 +1,26 @@
 //! What the local runtime costs, measured: the overhead of an invocation through the local
-//! Runtime API, and how fast the event source mapping and Firehose drain a stream on moto.
-//! Prints the numbers; asserts nothing.
+//! Runtime API, of a request through the local API Gateway (open, and signed with an API key),
+//! and how fast the event source mapping and Firehose drain a stream on moto. Prints the
+//! numbers; asserts nothing. An argument runs only the sections whose name holds it
+//! (`invocation`, `apigw`, `esm`, `firehose`).
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_credential_types::Credentials;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use axum::body::Bytes;
 use emulator::Emulator;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use local_runtime::apigw::{ApiGateway, ApiKey, Authorization, RestApiConfig, Route, UsagePlan};
 use local_runtime::esm::{EventSourceMapping, EventSourceMappingConfig, StartingPosition};
 use local_runtime::firehose::{CompressionFormat, DeliveryStream, DeliveryStreamConfig, Timing};
 use local_runtime::lambda::{Function, FunctionConfig, Invoke, InvokeError};
@@ -64,6 +75,112 @@ async fn invocation_overhead(concurrency: usize) {
         percentile(&latencies, 99)
     );
     function.stop().await;
+}
+
+/// Sequential requests through the gateway to a function that answers at once: what the
+/// gateway's checks cost per request.
+async fn gateway_overhead(signed: bool) {
+    let key_value = "bench-client-key-0123456789";
+    let config = RestApiConfig {
+        api_keys: vec![ApiKey {
+            id: "key".to_owned(),
+            name: "bench".to_owned(),
+            value: key_value.to_owned(),
+            enabled: true,
+            usage_plan: Some(UsagePlan {
+                id: "plan".to_owned(),
+                name: "bench".to_owned(),
+                throttle: None,
+                quota: None,
+            }),
+        }],
+        ..RestApiConfig::new(
+            "prod",
+            vec![Route {
+                authorization: if signed {
+                    Authorization::AwsIam
+                } else {
+                    Authorization::None
+                },
+                api_key_required: signed,
+                ..Route::new("POST", "/metrics")
+            }],
+        )
+    };
+    let function = |_: Value| async {
+        Ok::<Value, InvokeError>(json!({"statusCode": 202, "body": "{\"accepted\":1}"}))
+    };
+    let api = ApiGateway::start(config, Arc::new(function))
+        .await
+        .expect("the API serves");
+    let url = format!("{}/metrics", api.url());
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let body = r#"{"event_type":"metrics_reported","iops":50000}"#;
+    let identity = Identity::from(Credentials::new("test", "test", None, None, "bench"));
+    let request = || {
+        let mut headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-api-key".to_owned(), key_value.to_owned()),
+        ];
+        if signed {
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name("execute-api")
+                .time(std::time::SystemTime::now())
+                .settings(SigningSettings::default())
+                .build()
+                .expect("complete signing parameters")
+                .into();
+            let signable = SignableRequest::new(
+                "POST",
+                url.as_str(),
+                headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                SignableBody::Bytes(body.as_bytes()),
+            )
+            .expect("a signable request");
+            let (instructions, _) = sign(signable, &params).expect("signed").into_parts();
+            headers.extend(
+                instructions
+                    .headers()
+                    .map(|(n, v)| (n.to_owned(), v.to_owned())),
+            );
+        }
+        let mut builder = axum::http::Request::post(url.as_str());
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .expect("a request")
+    };
+    let count = 2_000;
+    let mut latencies = Vec::with_capacity(count);
+    let started = Instant::now();
+    for i in 0..count + 100 {
+        let at = Instant::now();
+        let response = client.request(request()).await.expect("an answer");
+        assert_eq!(
+            response.status(),
+            202,
+            "the gateway admits the bench's requests"
+        );
+        let _ = response.into_body().collect().await;
+        // The first 100 warm the connection up.
+        if i >= 100 {
+            latencies.push(at.elapsed());
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "apigw, {}: {:.0} requests/s, p50 {:?}, p99 {:?} (signing included)",
+        if signed { "AWS_IAM + API key" } else { "open" },
+        (count + 100) as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 99)
+    );
+    api.stop().await;
 }
 
 async fn put_records(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Duration {
@@ -187,18 +304,33 @@ async fn firehose_throughput(emulator: &Emulator) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    invocation_overhead(1).await;
-    invocation_overhead(2).await;
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let run = |section: &str| only.as_deref().is_none_or(|o| section.contains(o));
+    if run("invocation") {
+        invocation_overhead(1).await;
+        invocation_overhead(2).await;
+    }
+    if run("apigw") {
+        gateway_overhead(false).await;
+        gateway_overhead(true).await;
+    }
+    if !run("esm") && !run("firehose") {
+        return;
+    }
     let emulator = Emulator::moto().await.expect("moto starts");
     let noop = Arc::new(|_: Value| async { Ok::<Value, InvokeError>(Value::Null) });
-    esm_throughput(&emulator, "esm-noop", noop).await;
-    let function = Function::start(FunctionConfig {
-        concurrency: NonZeroUsize::new(2).unwrap_or(NonZeroUsize::MIN),
-        ..FunctionConfig::new("bench-echo", BOOTSTRAP, emulator.endpoint())
-    })
-    .await
-    .expect("the test bootstrap starts");
-    esm_throughput(&emulator, "esm-bootstrap", Arc::new(function.clone())).await;
-    function.stop().await;
-    firehose_throughput(&emulator).await;
+    if run("esm") {
+        esm_throughput(&emulator, "esm-noop", noop).await;
+        let function = Function::start(FunctionConfig {
+            concurrency: NonZeroUsize::new(2).unwrap_or(NonZeroUsize::MIN),
+            ..FunctionConfig::new("bench-echo", BOOTSTRAP, emulator.endpoint())
+        })
+        .await
+        .expect("the test bootstrap starts");
+        esm_throughput(&emulator, "esm-bootstrap", Arc::new(function.clone())).await;
+        function.stop().await;
+    }
+    if run("firehose") {
+        firehose_throughput(&emulator).await;
+    }
 }

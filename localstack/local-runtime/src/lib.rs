@@ -7,7 +7,8 @@
 //!   partial batch responses, the on-failure record to SQS);
 //! - [`firehose`]: a Firehose delivery stream from a Kinesis stream to S3 (buffering, GZIP,
 //!   prefix expressions, Firehose's object names);
-//! - [`apigw`]: an API Gateway REST stage on a loopback port, proxying to a function.
+//! - [`apigw`]: an API Gateway REST stage on a loopback port, proxying to a function, with
+//!   SigV4 (`AWS_IAM`), API keys, usage plans, throttles and the access log.
 //!
 //! Each piece is built from the properties of its CloudFormation resource, so the wiring can
 //! read them from the synthesized template.

@@ -34,6 +34,16 @@ pub(super) struct Context<'a> {
     pub(super) path_parameters: &'a HashMap<String, String>,
     pub(super) request_id: &'a str,
     pub(super) now: DateTime<Utc>,
+    pub(super) caller: Caller<'a>,
+}
+
+/// Who the gateway found the caller to be: `requestContext.identity`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Caller<'a> {
+    /// The `x-api-key` of a method that requires one, and the key's id.
+    pub(super) api_key: Option<(&'a str, &'a str)>,
+    /// The access key ID of a signed request to an `AWS_IAM` method, and its account.
+    pub(super) access_key: Option<(&'a str, &'a str)>,
 }
 
 /// The proxy event: `headers` hold the last value of each header, `queryStringParameters` the
@@ -83,6 +93,17 @@ pub(super) fn proxy_event(incoming: &Incoming<'_>, context: &Context<'_>) -> Val
     request_context.request_time = Some(context.now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
     request_context.request_time_epoch = context.now.timestamp_millis();
     request_context.identity.source_ip = Some(incoming.source_ip.to_string());
+    if let Some((value, id)) = context.caller.api_key {
+        request_context.identity.api_key = Some(value.to_owned());
+        request_context.identity.api_key_id = Some(id.to_owned());
+    }
+    if let Some((access_key, account)) = context.caller.access_key {
+        // Without IAM there is no user or role ID to give: the access key ID stands for both.
+        request_context.identity.access_key = Some(access_key.to_owned());
+        request_context.identity.caller = Some(access_key.to_owned());
+        request_context.identity.user = Some(access_key.to_owned());
+        request_context.identity.account_id = Some(account.to_owned());
+    }
     request_context.identity.user_agent = incoming
         .headers
         .get(header::USER_AGENT)
@@ -124,7 +145,7 @@ pub(super) fn proxy_event(incoming: &Incoming<'_>, context: &Context<'_>) -> Val
 }
 
 /// A stable id for a resource, as API Gateway gives each resource one.
-fn resource_id(resource: &str) -> String {
+pub(super) fn resource_id(resource: &str) -> String {
     let hash = resource.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
@@ -167,6 +188,7 @@ mod tests {
             path_parameters: &parameters,
             request_id: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
             now: DateTime::from_timestamp_millis(1_772_860_141_250).expect("an instant"),
+            caller: Caller::default(),
         };
         proxy_event(&incoming, &context)
     }

@@ -10,18 +10,49 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+/// API Gateway's own answer to a request it does not pass on, or whose integration failed:
+/// what the client gets, and what the access log says (`$context.error.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Refusal {
+    pub(super) status: StatusCode,
+    /// `x-amzn-ErrorType`.
+    pub(super) error_type: &'static str,
+    /// The gateway response type: `$context.error.responseType`.
+    pub(super) response_type: &'static str,
+    /// `{"message": ..}`: `$context.error.message`.
+    pub(super) message: String,
+}
+
+impl Refusal {
+    pub(super) fn new(
+        status: StatusCode,
+        error_type: &'static str,
+        response_type: &'static str,
+        message: &str,
+    ) -> Self {
+        Refusal {
+            status,
+            error_type,
+            response_type,
+            message: message.to_owned(),
+        }
+    }
+
+    /// The HTTP response.
+    pub(super) fn response(&self, request_id: &str) -> Response {
+        gateway_error(self.status, self.error_type, &self.message, request_id)
+    }
+}
+
 /// The proxy response as HTTP: `statusCode`, `headers` and `multiValueHeaders` merged (the
 /// multi-value ones win for a name in both), the body base64-decoded when `isBase64Encoded`;
 /// `Content-Type: application/json` when the function set none. A response that is not a proxy
 /// response is API Gateway's 502.
-pub(super) fn from_proxy_response(answer: Value, request_id: &str) -> Response {
-    let Some(response) = serde_json::from_value::<ApiGatewayProxyResponse>(answer)
+pub(super) fn from_proxy_response(answer: Value, request_id: &str) -> Result<Response, Refusal> {
+    serde_json::from_value::<ApiGatewayProxyResponse>(answer)
         .ok()
         .and_then(|r| to_http(r, request_id))
-    else {
-        return malformed(request_id);
-    };
-    response
+        .ok_or_else(malformed)
 }
 
 fn to_http(proxy: ApiGatewayProxyResponse, request_id: &str) -> Option<Response> {
@@ -75,12 +106,12 @@ pub(super) fn gateway_error(
 }
 
 /// A function error, or a response API Gateway cannot read.
-pub(super) fn malformed(request_id: &str) -> Response {
-    gateway_error(
+pub(super) fn malformed() -> Refusal {
+    Refusal::new(
         StatusCode::BAD_GATEWAY,
         "InternalServerErrorException",
+        "INTEGRATION_FAILURE",
         "Internal server error",
-        request_id,
     )
 }
 
@@ -97,6 +128,11 @@ mod tests {
     use axum::body::to_bytes;
 
     use super::*;
+
+    fn answered(answer: Value, request_id: &str) -> Response {
+        from_proxy_response(answer, request_id)
+            .unwrap_or_else(|refusal| refusal.response(request_id))
+    }
 
     async fn parts(response: Response) -> (StatusCode, Vec<(String, String)>, Vec<u8>) {
         let status = response.status();
@@ -121,7 +157,7 @@ mod tests {
             "body": "{\"accepted\":1}",
             "isBase64Encoded": false
         });
-        let (status, headers, body) = parts(from_proxy_response(answer, "req-1")).await;
+        let (status, headers, body) = parts(answered(answer, "req-1")).await;
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(body, b"{\"accepted\":1}");
         let values = |name: &str| -> Vec<&str> {
@@ -142,7 +178,7 @@ mod tests {
     async fn a_base64_body_is_decoded() {
         let answer = json!({"statusCode": 200, "body": "AJ+Slg==", "isBase64Encoded": true,
             "headers": {"content-type": "application/octet-stream"}});
-        let (status, headers, body) = parts(from_proxy_response(answer, "r")).await;
+        let (status, headers, body) = parts(answered(answer, "r")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, [0, 159, 146, 150]);
         assert!(headers.contains(&(
@@ -159,7 +195,7 @@ mod tests {
             json!({"statusCode": 99}),
             json!({"statusCode": 200, "body": "%%%", "isBase64Encoded": true}),
         ] {
-            let (status, headers, body) = parts(from_proxy_response(answer.clone(), "r")).await;
+            let (status, headers, body) = parts(answered(answer.clone(), "r")).await;
             assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer}");
             assert_eq!(body, br#"{"message":"Internal server error"}"#);
             assert!(headers.contains(&(

@@ -27,7 +27,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
-pub use config::{FunctionConfig, LogFormat, LoggingConfig};
+pub use config::{DUMMY_CREDENTIAL, FunctionConfig, LogFormat, LoggingConfig};
 pub use function::{Function, StartError};
 pub use logs::{LogLine, LogStream, MAX_LOG_LINES};
 
