@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use axum::body::Bytes;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use emulator::Emulator;
@@ -24,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use localstack::local_runtime::apigw::{API_KEY_HEADER, Signer};
 use localstack::local_runtime::esm::{
     InvocationRecord, KinesisBatchInfo, RequestContext, ResponseContext,
 };
@@ -39,6 +40,86 @@ const POLL: Duration = Duration::from_millis(200);
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
+/// How a client reaches `POST /metrics`: signed (SigV4) with the local credentials, with the
+/// API key of the template's client, as a producer does against the deployed API.
+#[derive(Debug, Clone)]
+struct Caller {
+    http: Http,
+    url: String,
+    signer: Signer,
+    api_key: String,
+}
+
+/// One request, as sent: what to sign, which key, which content type.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    body: Vec<u8>,
+    content_type: Option<&'static str>,
+    signed: bool,
+    api_key: Option<String>,
+}
+
+impl Caller {
+    fn json(&self, body: &Value) -> Outgoing {
+        Outgoing {
+            body: body.to_string().into_bytes(),
+            content_type: Some("application/json"),
+            signed: true,
+            api_key: Some(self.api_key.clone()),
+        }
+    }
+
+    /// Sends `outgoing`; the status and the answer (JSON, or the text as a string).
+    async fn send(&self, outgoing: Outgoing) -> (StatusCode, Value) {
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(content_type) = outgoing.content_type {
+            headers.push(("content-type", content_type));
+        }
+        if let Some(key) = &outgoing.api_key {
+            headers.push((API_KEY_HEADER, key));
+        }
+        let headers: Vec<(String, String)> = if outgoing.signed {
+            self.signer
+                .sign(
+                    "POST",
+                    &self.url,
+                    &headers,
+                    &outgoing.body,
+                    std::time::SystemTime::now(),
+                )
+                .expect("the request signs")
+        } else {
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let mut request = Request::builder().method("POST").uri(&self.url);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(outgoing.body)))
+            .expect("a request");
+        let response = self.http.request(request).await.expect("the API answers");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body is read")
+            .to_bytes();
+        let answer = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, answer)
+    }
+
+    /// POSTs `body` as JSON, signed and keyed.
+    async fn post(&self, body: &Value) -> (StatusCode, Value) {
+        self.send(self.json(body)).await
+    }
+}
+
 /// One test's emulator, deployed stack and running pipeline, and clients for them.
 struct Env {
     pipeline: Pipeline,
@@ -48,7 +129,7 @@ struct Env {
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
     s3: aws_sdk_s3::Client,
-    http: Http,
+    caller: Caller,
     // Last: the emulator outlives what talks to it.
     emulator: Emulator,
 }
@@ -79,6 +160,22 @@ async fn start(options: PipelineOptions) -> Env {
         started.elapsed().as_millis(),
         pipeline.metrics_url()
     );
+    let api_key = pipeline
+        .api_keys()
+        .first()
+        .map(|k| k.value.clone())
+        .expect("the template's client has an API key");
+    let caller = Caller {
+        http: Client::builder(TokioExecutor::new()).build_http(),
+        url: pipeline.metrics_url().to_owned(),
+        signer: Signer {
+            access_key_id: emulator::DUMMY_CREDENTIAL.to_owned(),
+            secret_access_key: emulator::DUMMY_CREDENTIAL.to_owned(),
+            session_token: None,
+            region: deployed.context.region.clone(),
+        },
+        api_key,
+    };
     Env {
         pipeline,
         template,
@@ -87,7 +184,7 @@ async fn start(options: PipelineOptions) -> Env {
         sqs: aws_sdk_sqs::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
         s3: emulator::s3_client(&config),
-        http: Client::builder(TokioExecutor::new()).build_http(),
+        caller,
         emulator,
     }
 }
@@ -134,30 +231,9 @@ fn marker(value: &Value) -> (String, u64) {
     )
 }
 
-/// POSTs `body` as JSON; the status and the JSON answer.
-async fn post(http: &Http, url: &str, body: &Value) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method("POST")
-        .uri(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a request");
-    let response = http.request(request).await.expect("the API answers");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("the body is read")
-        .to_bytes();
-    let answer = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, answer)
-}
-
 /// POSTs `events` and expects them all accepted.
 async fn post_accepted(env: &Env, events: &[Value]) {
-    let (status, answer) = post(&env.http, env.pipeline.metrics_url(), &json!(events)).await;
+    let (status, answer) = env.caller.post(&json!(events)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer, json!({"accepted": events.len()}));
 }
@@ -364,7 +440,7 @@ async fn valid_events_posted_to_the_api_land_in_the_table_exactly_once_with_ever
     let env = start(options()).await;
     let sent: Vec<Value> = (0..30).map(|seq| event("valid", seq)).collect();
     // One event on its own (not in an array), then two arrays.
-    let (status, answer) = post(&env.http, env.pipeline.metrics_url(), &sent[0]).await;
+    let (status, answer) = env.caller.post(&sent[0]).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     post_accepted(&env, &sent[1..11]).await;
     post_accepted(&env, &sent[11..]).await;
@@ -438,7 +514,7 @@ async fn malformed_events_raise_an_alert_with_their_problems_and_never_reach_the
     let bad_iops = json!({"event_type": "metrics_reported", "timestamp": now(),
                           "payload": {"run": "refused", "seq": 1}, "metrics": {"iops": -1}});
     let refused = [event("refused", 0), bad_iops.clone()];
-    let (status, answer) = post(&env.http, env.pipeline.metrics_url(), &json!(refused)).await;
+    let (status, answer) = env.caller.post(&json!(refused)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["verdicts"][0]["valid"], true);
     assert_eq!(answer["verdicts"][1]["severity"], "error");
@@ -1195,10 +1271,10 @@ async fn watch_table(env: &Env, sent: &[Value]) -> (BTreeMap<String, Instant>, V
 /// of waiting for ingest, say) is sent again after a second, up to 5 times. The events carry an
 /// `event_id`, so one stored twice is one item. When it was first offered, when accepted, and
 /// how many times it was sent again.
-async fn offer(http: Http, url: String, body: Value) -> (Instant, Instant, usize) {
+async fn offer(caller: Caller, body: Value) -> (Instant, Instant, usize) {
     let offered = Instant::now();
     for resent in 0..=5 {
-        let (status, answer) = post(&http, &url, &body).await;
+        let (status, answer) = caller.post(&body).await;
         if status == StatusCode::ACCEPTED {
             return (offered, Instant::now(), resent);
         }
@@ -1228,10 +1304,7 @@ async fn a_burst_of_4000_events_lands_exactly_once() {
     let offers = async {
         let requests: Vec<_> = sent
             .chunks(PER_REQUEST)
-            .map(|chunk| {
-                let url = env.pipeline.metrics_url().to_owned();
-                tokio::spawn(offer(env.http.clone(), url, json!(chunk)))
-            })
+            .map(|chunk| tokio::spawn(offer(env.caller.clone(), json!(chunk))))
             .collect();
         let mut offers = Vec::new();
         for request in requests {

@@ -175,17 +175,35 @@ fn print_summary(
     let event = format!(
         r#"{{"event_type":"metrics_reported","timestamp":"{now}","payload":{{"session_id":"s-1"}},"metrics":{{"iops":1200,"latency":3.5,"errorRate":0.2}}}}"#
     );
+    let region = &deployment.core.context.region;
+    let key = pipeline.api_keys().first().map(|k| k.value.clone());
     println!("IOps Dashboard pipeline running ({emulator})");
     println!();
     println!("POST {}", pipeline.metrics_url());
     println!();
+    // What the deployed API asks for too: a SigV4 signature (here with the local credentials)
+    // and an API key of a usage plan.
+    let credential = emulator::DUMMY_CREDENTIAL;
+    let key_header = key
+        .as_deref()
+        .map(|k| format!(" -H 'x-api-key: {k}'"))
+        .unwrap_or_default();
     println!(
-        "  curl -sS -X POST '{}' -H 'Content-Type: application/json' -d '{event}'",
-        pipeline.metrics_url()
+        "  curl -sS -X POST '{url}' --aws-sigv4 'aws:amz:{region}:execute-api' --user '{credential}:{credential}'{key_header} -H 'Content-Type: application/json' -d '{event}'",
+        url = pipeline.metrics_url()
     );
     println!();
-    println!("AWS_ENDPOINT_URL={}", emulator.endpoint());
-    println!("region            {}", deployment.core.context.region);
+    println!("The AWS CLI and SDKs reach the emulator with:");
+    println!(
+        "  export AWS_ENDPOINT_URL={} AWS_REGION={region} AWS_ACCESS_KEY_ID={credential} AWS_SECRET_ACCESS_KEY={credential}",
+        emulator.endpoint()
+    );
+    println!(
+        "  aws cloudformation describe-stacks --stack-name {} --query 'Stacks[0].Outputs'",
+        deployment.core.stack_name()
+    );
+    println!();
+    println!("region            {region}");
     println!("core stack        {}", deployment.core.stack_name());
     if let Some(billing) = &deployment.billing {
         println!(
@@ -205,6 +223,9 @@ fn print_summary(
     println!("dead-letter queue {}", names.dead_letter_queue_url);
     for (logical_id, name) in &names.functions {
         println!("function          {name} ({logical_id})");
+    }
+    for key in pipeline.api_keys() {
+        println!("API key           {} ({})", key.value, key.name);
     }
     println!("function logs     {}", log_dir.display());
     println!();

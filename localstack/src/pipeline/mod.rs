@@ -21,6 +21,7 @@
 //! Dropping the [`Pipeline`] stops everything too, without waiting; [`Pipeline::shutdown`] waits
 //! for invocations in flight and delivers what the delivery streams buffered.
 
+mod access_log;
 mod binaries;
 mod plan;
 mod transport;
@@ -137,6 +138,12 @@ pub enum PipelineError {
         function_arn: String,
         stream_arn: String,
     },
+    #[error("the value of API key {key_id} cannot be read")]
+    ApiKey {
+        key_id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     #[error("the batch cannot be redriven")]
     Redrive(#[source] esm::RedriveError),
     #[error("{operation} on bucket {bucket} failed")]
@@ -153,6 +160,27 @@ pub enum PipelineError {
 /// the same sequence number, and one record replaces the other. Measured here: 2 of 4,000
 /// events lost with 8 environments of ingest. So on moto, each function that writes to a stream
 /// (it is given `KINESIS_STREAM_NAME`) runs in one execution environment.
+/// `GetApiKey --include-value`.
+async fn api_key_value(
+    apigateway: &aws_sdk_apigateway::Client,
+    key_id: &str,
+) -> Result<String, PipelineError> {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| PipelineError::ApiKey {
+        key_id: key_id.to_owned(),
+        source,
+    };
+    let key = apigateway
+        .get_api_key()
+        .api_key(key_id)
+        .include_value(true)
+        .send()
+        .await
+        .map_err(|e| failed(e.into()))?;
+    key.value()
+        .map(str::to_owned)
+        .ok_or_else(|| failed("the service answered no value".into()))
+}
+
 fn one_kinesis_writer_each(plan: &mut Plan) {
     for function in &mut plan.functions {
         let config = &mut function.config;
@@ -204,6 +232,7 @@ pub struct Pipeline {
     mappings: Vec<(String, EventSourceMapping)>,
     delivery_streams: Vec<(String, DeliveryStream)>,
     apis: Vec<(String, ApiGateway)>,
+    access_logs: Vec<tokio::task::JoinHandle<()>>,
     kinesis: aws_sdk_kinesis::Client,
 }
 
@@ -300,17 +329,36 @@ impl Pipeline {
             mappings.push((planned.logical_id.clone(), mapping));
         }
 
+        let apigateway = aws_sdk_apigateway::Client::new(&config);
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
         let mut apis = Vec::new();
+        let mut access_logs = Vec::new();
         let mut endpoints = Vec::new();
         let mut metrics_url = String::new();
-        for planned in &plan.apis {
+        for planned in &mut plan.apis {
+            // The template holds no key values: the service generated them on deploy.
+            for key in &mut planned.config.api_keys {
+                key.value = api_key_value(&apigateway, &key.id).await?;
+            }
             let function = function_of(&planned.function);
-            let api = ApiGateway::start(planned.config.clone(), Arc::new(function.clone()))
-                .await
-                .map_err(|source| PipelineError::Api {
-                    logical_id: planned.logical_id.clone(),
-                    source,
-                })?;
+            let invoke = Arc::new(function.clone());
+            let started = match &planned.access_log_group {
+                Some(group) => {
+                    let stream = format!(
+                        "local-{}-{}",
+                        planned.config.stage,
+                        uuid::Uuid::new_v4().simple()
+                    );
+                    let (sink, task) = access_log::start(logs.clone(), group.clone(), stream);
+                    access_logs.push(task);
+                    ApiGateway::start_with_access_log(planned.config.clone(), invoke, sink).await
+                }
+                None => ApiGateway::start(planned.config.clone(), invoke).await,
+            };
+            let api = started.map_err(|source| PipelineError::Api {
+                logical_id: planned.logical_id.clone(),
+                source,
+            })?;
             for route in &planned.config.routes {
                 let url = format!("{}{}", api.url(), route.resource);
                 if plan.post_route == (planned.logical_id.clone(), route.resource.clone())
@@ -341,8 +389,19 @@ impl Pipeline {
             mappings,
             delivery_streams,
             apis,
+            access_logs,
             kinesis,
         })
+    }
+
+    /// The API keys of the REST APIs, with the values the service generated: what a client
+    /// sends as `x-api-key`.
+    pub fn api_keys(&self) -> Vec<&local_runtime::apigw::ApiKey> {
+        self.plan
+            .apis
+            .iter()
+            .flat_map(|api| &api.config.api_keys)
+            .collect()
     }
 
     /// The URL of the template's one `POST` method, e.g. `http://127.0.0.1:41234/prod/metrics`.
@@ -424,6 +483,9 @@ impl Pipeline {
     pub async fn shutdown(self) {
         for (_, api) in self.apis {
             api.stop().await;
+        }
+        for writer in self.access_logs {
+            let _ = writer.await;
         }
         for (_, mapping) in self.mappings {
             mapping.stop().await;

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use event_contract::env;
-use local_runtime::apigw::{RestApiConfig, Route};
+use local_runtime::apigw::{
+    ApiKey, Authorization, Quota, RestApiConfig, Route, Throttle, UsagePlan,
+};
 use local_runtime::esm::{EventSourceMappingConfig, StartingPosition};
 use local_runtime::firehose::{CompressionFormat, DeliveryStreamConfig};
 use local_runtime::lambda::{FunctionConfig, LogFormat, LoggingConfig};
@@ -25,6 +27,9 @@ const DELIVERY_STREAM: &str = "AWS::KinesisFirehose::DeliveryStream";
 const METHOD: &str = "AWS::ApiGateway::Method";
 const API_RESOURCE: &str = "AWS::ApiGateway::Resource";
 const STAGE: &str = "AWS::ApiGateway::Stage";
+const API_KEY: &str = "AWS::ApiGateway::ApiKey";
+const USAGE_PLAN: &str = "AWS::ApiGateway::UsagePlan";
+const USAGE_PLAN_KEY: &str = "AWS::ApiGateway::UsagePlanKey";
 const QUEUE: &str = "AWS::SQS::Queue";
 const ALARM: &str = "AWS::CloudWatch::Alarm";
 const TOPIC: &str = "AWS::SNS::Topic";
@@ -114,7 +119,11 @@ pub struct ApiPlan {
     pub logical_id: String,
     /// The logical ID of the function its methods integrate.
     pub function: String,
+    /// Its API keys have no value yet: the template gives none, the service generated them
+    /// (the pipeline reads them with `GetApiKey`).
     pub config: RestApiConfig,
+    /// The log group the stage's access logs go to (`AccessLogSetting.DestinationArn`).
+    pub access_log_group: Option<String>,
 }
 
 /// What the pipeline's users look for, resolved from the template.
@@ -663,10 +672,27 @@ fn apis(
             .as_str()
             .ok_or_else(|| invalid(id, "HttpMethod", &properties["HttpMethod"], "not a string"))?;
         let path = resource_path(resources, id, &properties["ResourceId"])?;
+        let p = props(id, resource, context)?;
+        let authorization = match p.str("AuthorizationType")? {
+            None => Authorization::None,
+            Some(name) => name.parse().map_err(|_| {
+                invalid(
+                    id,
+                    "AuthorizationType",
+                    &name,
+                    "only NONE and AWS_IAM run locally",
+                )
+            })?,
+        };
+        let route = Route {
+            authorization,
+            api_key_required: p.bool("ApiKeyRequired")?.unwrap_or(false),
+            ..Route::new(method, path)
+        };
         methods
             .entry(api.to_owned())
             .or_default()
-            .push((function.logical_id.clone(), Route::new(method, path)));
+            .push((function.logical_id.clone(), route));
     }
     let mut plans = Vec::new();
     for (api, routes) in methods {
@@ -682,14 +708,13 @@ fn apis(
                 });
             }
         };
-        let stages: Vec<&str> = resources
-            .values()
-            .filter(|r| r["Type"] == STAGE)
-            .filter(|r| ref_target(&r["Properties"]["RestApiId"]) == Some(api.as_str()))
-            .filter_map(|r| r["Properties"]["StageName"].as_str())
+        let stages: Vec<(&String, &Value)> = resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == STAGE)
+            .filter(|(_, r)| ref_target(&r["Properties"]["RestApiId"]) == Some(api.as_str()))
             .collect();
-        let stage = match stages.as_slice() {
-            [one] => (*one).to_owned(),
+        let (stage_id, stage) = match stages.as_slice() {
+            [one] => *one,
             other => {
                 return Err(PlanError::Stages {
                     api,
@@ -697,19 +722,147 @@ fn apis(
                 });
             }
         };
-        let defaults = RestApiConfig::new(stage, routes.into_iter().map(|(_, r)| r).collect());
+        let stage = props(stage_id, stage, context)?;
+        let stage_name = stage.required_str("StageName")?;
+        let stage_throttle = stage
+            .children("MethodSettings")?
+            .into_iter()
+            .filter(|s| {
+                s.str("ResourcePath").ok().flatten().as_deref() == Some("/*")
+                    && s.str("HttpMethod").ok().flatten().as_deref() == Some("*")
+            })
+            .map(|s| throttle(&s, "ThrottlingRateLimit", "ThrottlingBurstLimit"))
+            .next()
+            .transpose()?
+            .flatten();
+        let access_log = stage.child("AccessLogSetting")?;
+        let access_log_format = match &access_log {
+            Some(log) => log.str("Format")?,
+            None => None,
+        };
+        let access_log_group = match &access_log {
+            Some(log) => log
+                .str("DestinationArn")?
+                .map(|arn| {
+                    arn.split_once(":log-group:")
+                        .map(|(_, name)| name.trim_end_matches(":*").to_owned())
+                        .ok_or_else(|| {
+                            invalid(
+                                stage_id,
+                                "AccessLogSetting.DestinationArn",
+                                &arn,
+                                "only CloudWatch Logs destinations run locally",
+                            )
+                        })
+                })
+                .transpose()?,
+            None => None,
+        };
+        let api_id = physical_id(&api, context)?;
+        let defaults = RestApiConfig::new(
+            stage_name.clone(),
+            routes.into_iter().map(|(_, r)| r).collect(),
+        );
         plans.push(ApiPlan {
             config: RestApiConfig {
-                api_id: physical_id(&api, context)?,
+                api_keys: api_keys(resources, context, &api_id, &stage_name)?,
+                api_id,
                 account_id: context.account.clone(),
+                region: context.region.clone(),
+                stage_throttle,
+                access_log_format,
                 port,
                 ..defaults
             },
+            access_log_group,
             logical_id: api,
             function,
         });
     }
     Ok(plans)
+}
+
+/// A throttle from two properties, when the first is set.
+fn throttle(p: &Props, rate: &str, burst: &str) -> Result<Option<Throttle>, PlanError> {
+    let Some(rate_limit) = p.f64(rate)? else {
+        return Ok(None);
+    };
+    Ok(Some(Throttle {
+        rate_limit,
+        burst_limit: p.i32(burst)?.map_or(0, |b| u32::try_from(b).unwrap_or(0)),
+    }))
+}
+
+/// The API keys in the usage plans of stage `stage` of API `api_id` (physical IDs), each with
+/// its plan, and no value: the template holds none.
+fn api_keys(
+    resources: &Map<String, Value>,
+    context: &StackContext,
+    api_id: &str,
+    stage: &str,
+) -> Result<Vec<ApiKey>, PlanError> {
+    let mut plans = BTreeMap::new();
+    for (id, resource) in resources.iter().filter(|(_, r)| r["Type"] == USAGE_PLAN) {
+        let p = props(id, resource, context)?;
+        let of_stage = p.children("ApiStages")?.iter().any(|s| {
+            s.str("ApiId").ok().flatten().as_deref() == Some(api_id)
+                && s.str("Stage").ok().flatten().as_deref() == Some(stage)
+        });
+        if !of_stage {
+            continue;
+        }
+        let quota = match p.child("Quota")? {
+            Some(q) => match (q.i32("Limit")?, q.str("Period")?) {
+                (Some(limit), Some(period)) => Some(Quota {
+                    limit: u32::try_from(limit)
+                        .map_err(|_| invalid(id, "Quota.Limit", limit, "negative"))?,
+                    period: period.parse().map_err(|_| {
+                        invalid(id, "Quota.Period", &period, "not DAY, WEEK or MONTH")
+                    })?,
+                }),
+                _ => None,
+            },
+            None => None,
+        };
+        let throttle = match p.child("Throttle")? {
+            Some(t) => throttle(&t, "RateLimit", "BurstLimit")?,
+            None => None,
+        };
+        let plan_id = physical_id(id, context)?;
+        plans.insert(
+            plan_id.clone(),
+            UsagePlan {
+                name: p.str("UsagePlanName")?.unwrap_or_else(|| plan_id.clone()),
+                id: plan_id,
+                throttle,
+                quota,
+            },
+        );
+    }
+    let mut plan_of_key = BTreeMap::new();
+    for (id, resource) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == USAGE_PLAN_KEY)
+    {
+        let p = props(id, resource, context)?;
+        let plan = p.required_str("UsagePlanId")?;
+        if let Some(plan) = plans.get(&plan) {
+            plan_of_key.insert(p.required_str("KeyId")?, plan.clone());
+        }
+    }
+    let mut keys = Vec::new();
+    for (id, resource) in resources.iter().filter(|(_, r)| r["Type"] == API_KEY) {
+        let p = props(id, resource, context)?;
+        let key_id = physical_id(id, context)?;
+        keys.push(ApiKey {
+            name: p.str("Name")?.unwrap_or_else(|| key_id.clone()),
+            value: String::new(),
+            enabled: p.bool("Enabled")?.unwrap_or(false),
+            usage_plan: plan_of_key.get(&key_id).cloned(),
+            id: key_id,
+        });
+    }
+    Ok(keys)
 }
 
 fn one<'a, T>(items: &'a [T], what: &'static str) -> Result<&'a T, PlanError> {

@@ -25,6 +25,7 @@ mod event;
 mod response;
 mod route;
 mod server;
+mod signer;
 mod sigv4;
 mod throttle;
 
@@ -34,4 +35,5 @@ pub use config::{
     RestApiConfig, Route, Throttle, UnknownQuotaPeriod, UnsupportedAuthorization, UsagePlan,
 };
 pub use server::{API_KEY_HEADER, ApiGateway, MAX_REQUEST_BYTES, StartError};
+pub use signer::{SignError, Signer};
 pub use sigv4::SERVICE;
