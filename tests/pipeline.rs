@@ -61,8 +61,13 @@ struct Outgoing {
 
 impl Caller {
     fn json(&self, body: &Value) -> Outgoing {
+        self.raw(body.to_string())
+    }
+
+    /// `body` as it is, as JSON, signed and keyed.
+    fn raw(&self, body: impl Into<Vec<u8>>) -> Outgoing {
         Outgoing {
-            body: body.to_string().into_bytes(),
+            body: body.into(),
             content_type: Some("application/json"),
             signed: true,
             api_key: Some(self.api_key.clone()),
@@ -129,6 +134,7 @@ struct Env {
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
     s3: aws_sdk_s3::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
     caller: Caller,
     // Last: the emulator outlives what talks to it.
     emulator: Emulator,
@@ -184,6 +190,7 @@ async fn start(options: PipelineOptions) -> Env {
         sqs: aws_sdk_sqs::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
         s3: emulator::s3_client(&config),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
         caller,
         emulator,
     }
@@ -474,11 +481,9 @@ fn alert_of(notification: &str) -> Alert {
     }
 }
 
-/// Test 2.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_events_raise_an_alert_with_their_problems_and_never_reach_the_table() {
-    let env = start(options()).await;
-    let names = env.pipeline.names().clone();
+/// A queue subscribed to the malformed-events topic: where the tests read its alerts.
+async fn alert_queue(env: &Env) -> String {
+    let names = env.pipeline.names();
     let queue_url = env
         .sqs
         .create_queue()
@@ -509,6 +514,15 @@ async fn malformed_events_raise_an_alert_with_their_problems_and_never_reach_the
         .send()
         .await
         .expect("the queue subscribes to the malformed-events topic");
+    queue_url
+}
+
+/// Test 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_events_raise_an_alert_with_their_problems_and_never_reach_the_table() {
+    let env = start(options()).await;
+    let names = env.pipeline.names().clone();
+    let queue_url = alert_queue(&env).await;
 
     // The API refuses a request holding a malformed event, whole.
     let bad_iops = json!({"event_type": "metrics_reported", "timestamp": now(),
@@ -575,19 +589,43 @@ async fn malformed_events_raise_an_alert_with_their_problems_and_never_reach_the
         })
         .collect();
 
-    let listed = |bodies: &[String]| -> usize {
+    let from = |bodies: &[String], component: &str| -> Vec<Alert> {
         bodies
             .iter()
-            .map(|b| alert_of(b).body["events"].as_array().map_or(0, Vec::len))
+            .map(|b| alert_of(b))
+            .filter(|a| a.body["component"] == component)
+            .collect()
+    };
+    let listed = |bodies: &[String]| -> usize {
+        from(bodies, "stream-processor")
+            .iter()
+            .map(|a| a.body["events"].as_array().map_or(0, Vec::len))
             .sum()
     };
-    let notifications = receive_until(&env, &queue_url, "alerts listing 3 events", |bodies| {
-        listed(bodies) >= 3
-    })
+    let notifications = receive_until(
+        &env,
+        &queue_url,
+        "the processor's alerts listing 3 events, and ingest's of its refusal",
+        |bodies| listed(bodies) >= 3 && !from(bodies, "ingest").is_empty(),
+    )
     .await;
+
+    // Ingest reported the request it refused, in the same shape.
+    let [refusal] = &from(&notifications, "ingest")[..] else {
+        panic!("one alert from ingest: {notifications:?}");
+    };
+    assert_eq!(refusal.body["status"], 400, "{:?}", refusal.body);
+    assert_eq!(refusal.body["events_in_request"], 2);
+    assert_eq!(refusal.body["malformed"], 1);
+    assert_eq!(refusal.severity_attribute, "error");
+    assert_eq!(refusal.body["events"][0]["index"], 1);
+    assert_eq!(
+        refusal.body["events"][0]["errors"][0]["path"],
+        "/metrics/iops"
+    );
+
     let mut reported = BTreeMap::new();
-    for notification in &notifications {
-        let alert = alert_of(notification);
+    for alert in from(&notifications, "stream-processor") {
         assert_eq!(
             alert.severity_attribute, alert.body["worst_severity"],
             "the severity attribute is the worst severity of the batch"
@@ -672,6 +710,8 @@ async fn archive(env: &Env) -> Vec<(String, Vec<u8>)> {
         .expect("the archive is read");
     objects
         .into_iter()
+        // The archive proper; `refused/` holds the bodies ingest refused, as sent.
+        .filter(|(key, _)| key.starts_with("events/"))
         .map(|(key, body)| {
             let mut content = Vec::new();
             flate2::read::GzDecoder::new(&body[..])
@@ -1375,4 +1415,377 @@ async fn a_burst_of_4000_events_lands_exactly_once() {
          stream (moto runs its own event source mapping on it); BatchWriteItem (25 per request, 2 \
          at once) {batch_write:.0} items/s"
     );
+}
+
+/// Waits for the archive to hold a record `matches` picks; the records of the archive.
+async fn archived_record(env: &Env, what: &str, matches: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let records: Vec<String> = archive(env)
+            .await
+            .iter()
+            .flat_map(|(_, content)| records_of(content))
+            .collect();
+        if let Some(record) = records.into_iter().find(|r| matches(r)) {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "{what} not archived within {WITHIN:?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The bodies ingest kept under `refused/`, by key.
+async fn refused_bodies(env: &Env) -> Vec<(String, Vec<u8>)> {
+    emulator::objects(&env.s3, &env.pipeline.names().archive_bucket)
+        .await
+        .expect("the archive bucket is read")
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(event_contract::refused::PREFIX))
+        .collect()
+}
+
+/// The access log lines of the stage, as JSON, once `count` are there.
+async fn access_log(env: &Env, count: usize) -> Vec<Value> {
+    let group = env.pipeline.plan().apis[0]
+        .access_log_group
+        .clone()
+        .expect("the stage has an access log");
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let events = env
+            .logs
+            .filter_log_events()
+            .log_group_name(&group)
+            .send()
+            .await
+            .expect("the access log group is read");
+        let lines: Vec<Value> = events
+            .events()
+            .iter()
+            .filter_map(|e| e.message())
+            .map(|m| serde_json::from_str(m).unwrap_or_else(|e| panic!("{e}: {m}")))
+            .collect();
+        if lines.len() >= count {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} access log lines within {WITHIN:?}",
+            lines.len()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Issue 9: the spec's own "Testing the System" requests, signed and keyed as the deployed
+/// API asks. The test event, pretty-printed as the spec writes it, is accepted, stored and
+/// archived as one line; the malformed example gets its 400 *and* the alert with its
+/// validation errors on the malformed-events topic, its body kept under `refused/`, and counted
+/// in the malformed-rate metrics; both requests are in the stage's access log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_specs_own_requests_answer_as_the_spec_expects() {
+    let env = start(options()).await;
+    let queue_url = alert_queue(&env).await;
+
+    // "1. Send Test Event", its body as the spec's curl sends it (the timestamp made recent: the
+    // contract refuses events older than a day).
+    let test_event = format!(
+        r#"{{
+    "event_type": "session_started",
+    "timestamp": "{}",
+    "payload": {{
+      "session_id": "test-123",
+      "user_id": "user-456"
+    }},
+    "metrics": {{
+      "iops": 50000,
+      "latency": 5.2,
+      "errorRate": 0.1
+    }}
+  }}"#,
+        now()
+    );
+    let (status, answer) = env.caller.send(env.caller.raw(test_event.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer, json!({"accepted": 1}));
+    let stored = wait_for_items(&env, &[], 1).await;
+    assert_eq!(stored[0]["payload"]["session_id"], "test-123");
+    let record = archived_record(&env, "the test event", |r| r.contains("test-123")).await;
+    let one_line: String = test_event.split_whitespace().collect::<Vec<_>>().join("");
+    assert_eq!(
+        record, one_line,
+        "archived as one line, field order and values as sent"
+    );
+
+    // "2. Test Malformed Data": a 400 for the client, with the verdicts ...
+    let malformed = r#"{
+    "event_type": "invalid_type",
+    "payload": "not_an_object"
+  }"#;
+    let (status, answer) = env.caller.send(env.caller.raw(malformed)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let paths: BTreeSet<&str> = answer["verdicts"][0]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert!(
+        paths.contains("/event_type") && paths.contains("/payload"),
+        "{answer}"
+    );
+
+    // ... and "Expected: Email notification with validation errors": the alert on the topic the
+    // e-mail subscription reads.
+    let notifications = receive_until(&env, &queue_url, "ingest's alert", |bodies| {
+        bodies.iter().any(|b| alert_of(b).body["component"] == "ingest")
+    })
+    .await;
+    let alert = notifications
+        .iter()
+        .map(|b| alert_of(b))
+        .find(|a| a.body["component"] == "ingest")
+        .expect("ingest's alert");
+    assert_eq!(alert.severity_attribute, alert.body["worst_severity"]);
+    assert_eq!(alert.body["status"], 400);
+    let listed = &alert.body["events"][0];
+    assert_eq!(listed["event_type"], "invalid_type");
+    let alerted: BTreeSet<&str> = listed["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert_eq!(alerted, paths, "the alert names the problems the client was told");
+
+    // The refused bytes, kept as sent, where the alert says.
+    let key = alert.body["s3_key"].as_str().expect("an S3 key").to_owned();
+    let kept = refused_bodies(&env).await;
+    let (_, body) = kept
+        .iter()
+        .find(|(k, _)| *k == key)
+        .unwrap_or_else(|| panic!("{key} not among {:?}", kept.iter().map(|(k, _)| k).collect::<Vec<_>>()));
+    assert_eq!(body, malformed.as_bytes());
+
+    // Counted where the malformed-rate alarm reads: ingest's EMF totals.
+    let ingest_logs = env
+        .pipeline
+        .function_logs()
+        .into_iter()
+        .find(|(id, _)| id == "IngestFunction")
+        .map(|(_, lines)| lines)
+        .unwrap_or_default();
+    let counted = ingest_logs.iter().any(|line| {
+        serde_json::from_str::<Value>(line).is_ok_and(|doc| {
+            doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == event_contract::metrics::NAMESPACE
+                && doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([[]])
+                && doc[event_contract::metrics::MALFORMED_EVENTS] == 1
+        })
+    });
+    assert!(counted, "no EMF totals with MalformedEvents 1 in:\n{}", ingest_logs.join("\n"));
+
+    // Both requests in the access log, with the caller's key id.
+    let key_id = env.pipeline.api_keys()[0].id.clone();
+    let lines = access_log(&env, 2).await;
+    let statuses: BTreeSet<&str> = lines.iter().filter_map(|l| l["status"].as_str()).collect();
+    assert_eq!(statuses, BTreeSet::from(["202", "400"]), "{lines:?}");
+    for line in &lines {
+        assert_eq!(line["apiKeyId"], key_id.as_str(), "{line}");
+        assert_eq!(line["httpMethod"], "POST");
+        assert_eq!(line["resourcePath"], "/metrics");
+    }
+}
+
+/// Sends a request over a raw connection, the body in `chunks` with `pause` between them;
+/// `abort` closes the connection before the last chunk. The status line's code, or `None` when
+/// the connection ended without an answer.
+async fn trickle(
+    caller: &Caller,
+    body: &[u8],
+    chunks: usize,
+    pause: Duration,
+    abort: bool,
+) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = &caller.url;
+    let authority = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("an http URL");
+    let path = &url[url.find(authority).map_or(0, |i| i + authority.len())..];
+    let headers = caller
+        .signer
+        .sign(
+            "POST",
+            url,
+            &[
+                ("content-type", "application/json"),
+                (API_KEY_HEADER, &caller.api_key),
+            ],
+            body,
+            std::time::SystemTime::now(),
+        )
+        .expect("signs");
+    let mut head = format!("POST {path} HTTP/1.1\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    let mut socket = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("the API listens");
+    socket.write_all(head.as_bytes()).await.expect("head sent");
+    let size = body.len().div_ceil(chunks).max(1);
+    let parts: Vec<&[u8]> = body.chunks(size).collect();
+    for (i, part) in parts.iter().enumerate() {
+        if abort && i + 1 == parts.len() {
+            drop(socket);
+            return None;
+        }
+        socket.write_all(part).await.expect("a chunk sent");
+        tokio::time::sleep(pause).await;
+    }
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1).and_then(|code| code.parse().ok())
+}
+
+/// Issue 9: hostile input through the local API Gateway. Bodies at and just over each limit
+/// (body size, events per request, event size, nesting depth), invalid UTF-8, a byte-order
+/// mark, wrong and missing `Content-Type`, missing and wrong API keys and signatures, an empty
+/// body, 500 events of the largest size a full request allows, a slow upload and an aborted one:
+/// each answered with its status and a message naming the problem; afterwards exactly the
+/// accepted events are stored, each once, and both functions still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_their_answer_and_nothing_accepted_is_lost() {
+    use event_contract::validate::{MAX_DEPTH, MAX_EVENT_BYTES};
+    use ingest::handler::{MAX_BODY_BYTES, MAX_EVENTS};
+    use localstack::local_runtime::apigw::MAX_REQUEST_BYTES;
+
+    let env = start(options()).await;
+    let caller = &env.caller;
+    // An event of `run` whose JSON is `size` bytes (padding in its payload).
+    let sized = |seq: usize, size: usize| -> Value {
+        let mut e = event("hostile", seq);
+        e["event_id"] = json!(format!("hostile-{seq}"));
+        let bare = e.to_string().len() + r#","pad":"""#.len();
+        e["payload"]["pad"] = json!("p".repeat(size.saturating_sub(bare)));
+        e
+    };
+    let mut accepted: Vec<Value> = Vec::new();
+
+    // Who may call.
+    let unsigned = Outgoing {
+        signed: false,
+        ..caller.json(&event("hostile", 900))
+    };
+    let no_key = Outgoing {
+        api_key: None,
+        ..caller.json(&event("hostile", 901))
+    };
+    let wrong_key = Outgoing {
+        api_key: Some("x".repeat(40)),
+        ..caller.json(&event("hostile", 902))
+    };
+    let wrong_secret = Caller {
+        signer: Signer {
+            secret_access_key: "not-the-secret".into(),
+            ..caller.signer.clone()
+        },
+        ..caller.clone()
+    };
+    // What they send.
+    let text_plain = Outgoing {
+        content_type: Some("text/plain"),
+        ..caller.json(&event("hostile", 903))
+    };
+    let no_type = Outgoing {
+        content_type: None,
+        ..caller.json(&event("hostile", 904))
+    };
+    let mut deep = json!(1);
+    for _ in 0..=MAX_DEPTH {
+        deep = json!({ "d": deep });
+    }
+    let mut too_deep = event("hostile", 905);
+    too_deep["payload"]["deep"] = deep;
+    let too_many: Vec<Value> = (0..=MAX_EVENTS).map(|i| event("hostile", 1_000 + i)).collect();
+    let over_body: Vec<Value> = (0..6)
+        .map(|i| sized(2_000 + i, MAX_BODY_BYTES / 6 + 1024))
+        .collect();
+    let over_event = sized(3_000, MAX_EVENT_BYTES + 1);
+
+    let cases: Vec<(&str, Outgoing, StatusCode, &str)> = vec![
+        ("unsigned", unsigned, StatusCode::FORBIDDEN, "Missing Authentication Token"),
+        ("no API key", no_key, StatusCode::FORBIDDEN, "Forbidden"),
+        ("a wrong API key", wrong_key, StatusCode::FORBIDDEN, "Forbidden"),
+        ("text/plain", text_plain, StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
+        ("no content type", no_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
+        ("an empty body", caller.raw(""), StatusCode::BAD_REQUEST, "not JSON"),
+        ("invalid UTF-8", caller.raw(&b"{\"event_type\": \"\xff\xfe\"}"[..]), StatusCode::BAD_REQUEST, "unicode"),
+        ("nesting past the depth limit", caller.json(&too_deep), StatusCode::BAD_REQUEST, "levels deep"),
+        ("one event too many", caller.json(&json!(too_many)), StatusCode::PAYLOAD_TOO_LARGE, "too many events"),
+        ("a body over ingest's limit", caller.json(&json!(over_body)), StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+        ("an event over a record's size", caller.json(&over_event), StatusCode::BAD_REQUEST, "bytes"),
+        ("a body over API Gateway's limit", caller.raw(vec![b' '; MAX_REQUEST_BYTES + 1]), StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long"),
+    ];
+    for (what, outgoing, status, says) in cases {
+        let (got, answer) = caller.send(outgoing).await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert!(
+            answer.to_string().contains(says),
+            "{what}: the answer should say {says:?}: {answer}"
+        );
+    }
+    let (got, answer) = wrong_secret.post(&event("hostile", 906)).await;
+    assert_eq!(got, StatusCode::FORBIDDEN, "{answer}");
+    assert!(answer.to_string().contains("signature"), "{answer}");
+
+    // At the limits, and a byte-order mark: accepted.
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    let bom_event = event("hostile", 4_000);
+    with_bom.extend(bom_event.to_string().as_bytes());
+    let (got, answer) = caller.send(caller.raw(with_bom)).await;
+    assert_eq!(got, StatusCode::ACCEPTED, "a BOM is skipped: {answer}");
+    accepted.push(bom_event);
+
+    // 500 events, each as large as a 5 MiB request lets them be (the array's commas and
+    // brackets included).
+    let largest = (MAX_BODY_BYTES - MAX_EVENTS - 2) / MAX_EVENTS;
+    let full: Vec<Value> = (0..MAX_EVENTS).map(|i| sized(5_000 + i, largest)).collect();
+    let body = json!(full).to_string();
+    assert!(body.len() <= MAX_BODY_BYTES && body.len() > MAX_BODY_BYTES - MAX_EVENTS, "{}", body.len());
+    let (got, answer) = caller.send(caller.raw(body)).await;
+    assert_eq!(got, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer, json!({"accepted": MAX_EVENTS}));
+    accepted.extend(full);
+
+    // A slow upload (10 chunks, 200 ms apart) is taken; an aborted one invokes nothing.
+    let slow = event("hostile", 6_000);
+    let code = trickle(caller, slow.to_string().as_bytes(), 10, Duration::from_millis(200), false).await;
+    assert_eq!(code, Some(202), "a slow upload within the body timeout");
+    accepted.push(slow);
+    let aborted = event("hostile", 6_001);
+    assert_eq!(
+        trickle(caller, aborted.to_string().as_bytes(), 4, Duration::from_millis(50), true).await,
+        None
+    );
+
+    // Exactly what was accepted is stored, each once; nothing refused or aborted is.
+    let items = wait_for_items(&env, &accepted, accepted.len()).await;
+    wait_until_processed(&env, u64::try_from(accepted.len()).expect("few")).await;
+    assert_exactly_once(&scan(&env).await, &accepted);
+    assert_eq!(items.len(), accepted.len());
+
+    // Nothing crashed: the API still takes a request, and no function panicked.
+    post_accepted(&env, &[event("hostile", 7_000)]).await;
+    let logs = env.pipeline.function_logs();
+    for (id, lines) in logs {
+        assert!(
+            !lines.iter().any(|l| l.contains("panicked")),
+            "{id} panicked:\n{}",
+            lines.join("\n")
+        );
+    }
 }
