@@ -8,12 +8,16 @@
 //! and the JSON Schema of the contract (`schema/event.schema.json`, [`JSON_SCHEMA`]), which a
 //! test keeps in agreement with the validator.
 //!
+//! The byte-level JSON minifier ingest puts every event on the stream through, so the archive
+//! is JSON Lines whatever the client sent, is [`minify`].
+//!
 //! With the `lambda` feature it also holds what both functions share at run time: the
 //! metrics-table item ([`item`]), the DynamoDB batch writer ([`store`]) and the retry policy
 //! ([`backoff`]).
 
 pub mod event;
 pub mod event_type;
+pub mod minify;
 pub mod ndjson;
 pub mod validate;
 pub mod verdict;
@@ -29,6 +33,7 @@ pub mod store;
 
 pub use event::Event;
 pub use event_type::EventType;
+pub use minify::minify;
 pub use validate::{Checked, validate, validate_at};
 pub use verdict::{Problem, Severity, Verdict};
 
