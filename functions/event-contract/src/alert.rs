@@ -490,6 +490,14 @@ pub mod memory {
             }
         }
 
+        /// A topic that accepts every alert, each after `stall`.
+        pub fn stalling(stall: Duration) -> Self {
+            MemoryTopic {
+                stall,
+                ..MemoryTopic::default()
+            }
+        }
+
         /// Every attempt so far, failed or not, in order.
         pub fn attempts(&self) -> Vec<Alert> {
             lock(&self.attempts).clone()
