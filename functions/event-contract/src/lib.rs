@@ -2,14 +2,14 @@
 //!
 //! This crate is the one place that names what crosses the boundary between the
 //! infrastructure and the code: the environment variables the stack sets and the functions
-//! read, the custom metrics the stream processor emits and the alarms watch, and the key
-//! attributes of the metrics table. It also holds the event contract itself: the six event
-//! types ([`EventType`]), the validator ([`validate`]) that gives every event a [`Verdict`],
+//! read, the custom metrics the functions emit and the alarms watch, where refused request
+//! bodies are kept ([`refused`]), and the key attributes of the metrics table. It also holds the event contract itself: the six event
+//! types ([`EventType`]), the validator ([`validate()`]) that gives every event a [`Verdict`],
 //! and the JSON Schema of the contract (`schema/event.schema.json`, [`JSON_SCHEMA`]), which a
 //! test keeps in agreement with the validator.
 //!
 //! The byte-level JSON minifier ingest puts every event on the stream through, so the archive
-//! is JSON Lines whatever the client sent, is [`minify`].
+//! is JSON Lines whatever the client sent, is [`minify()`].
 //!
 //! With the `lambda` feature it also holds what both functions share at run time: the
 //! metrics-table item ([`item`]), the DynamoDB batch writer ([`store`]), the retry policy
@@ -70,14 +70,17 @@ pub mod env {
     pub const DEFAULT_ALERT_INTERVAL_SECONDS: u64 = 60;
 }
 
-/// Where ingest keeps what it refused: one object per refused request with a non-empty body,
-/// the body exactly as received, in the bucket [`super::env::REFUSED_BUCKET_NAME`] names.
-///
-/// The key is [`key`]: `refused/year=YYYY/month=MM/day=DD/hour=HH/<API Gateway request id>`,
-/// the UTC hour the request was received. The object's content type is the request's (or
-/// `application/octet-stream`), and its user metadata (`x-amz-meta-*`) the [`META_REQUEST_ID`],
-/// [`META_STATUS`], [`META_REASON`], [`META_EVENT_COUNT`] and [`META_MALFORMED_COUNT`] keys.
 pub mod refused {
+    //! Where ingest keeps what it refused: one object per refused request with a non-empty
+    //! body, the body exactly as received, in the bucket [`super::env::REFUSED_BUCKET_NAME`]
+    //! names.
+    //!
+    //! The key is [`key`]: `refused/year=YYYY/month=MM/day=DD/hour=HH/<API Gateway request id>`,
+    //! the UTC hour the request was received. The object's content type is the request's (or
+    //! `application/octet-stream`), and its user metadata (`x-amz-meta-*`) has the keys
+    //! [`META_REQUEST_ID`], [`META_STATUS`], [`META_REASON`], [`META_EVENT_COUNT`] and
+    //! [`META_MALFORMED_COUNT`].
+
     use chrono::{DateTime, Datelike, Timelike, Utc};
 
     /// The key prefix in the archive bucket, with a lifecycle rule of its own.
@@ -161,18 +164,19 @@ pub mod refused {
     }
 }
 
-/// The custom CloudWatch metrics the functions emit (Embedded Metric Format) and the
-/// malformed-rate alarm reads: the stream processor for each batch, ingest for the requests it
-/// refuses and, on the direct path, for the events it stores. Each event is counted once, by
-/// the component that decided its fate, so the rate means the same whichever refused it.
-///
-/// Every emission carries the totals without dimensions (the alarm's series) and again with
-/// the dimension [`COMPONENT_DIMENSION`] ([`COMPONENT_INGEST`] or
-/// [`COMPONENT_STREAM_PROCESSOR`]), and one series per severity with the dimension
-/// [`SEVERITY_DIMENSION`] set to [`SEVERITY_WARNING`], [`SEVERITY_ERROR`] or
-/// [`SEVERITY_CRITICAL`]: `ProcessedEvents` for all three, `MalformedEvents` for error and
-/// critical.
 pub mod metrics {
+    //! The custom CloudWatch metrics the functions emit (Embedded Metric Format) and the
+    //! malformed-rate alarm reads: the stream processor for each batch, ingest for the requests it
+    //! refuses and, on the direct path, for the events it stores. Each event is counted once, by
+    //! the component that decided its fate, so the rate means the same whichever refused it.
+    //!
+    //! Every emission carries the totals without dimensions (the alarm's series) and again with
+    //! the dimension [`COMPONENT_DIMENSION`] ([`COMPONENT_INGEST`] or
+    //! [`COMPONENT_STREAM_PROCESSOR`]), and one series per severity with the dimension
+    //! [`SEVERITY_DIMENSION`] set to [`SEVERITY_WARNING`], [`SEVERITY_ERROR`] or
+    //! [`SEVERITY_CRITICAL`]: `ProcessedEvents` for all three, `MalformedEvents` for error and
+    //! critical.
+
     /// The namespace of every custom metric.
     pub const NAMESPACE: &str = "IOpsDashboard/Events";
     /// Every event seen, valid or not (the rate's denominator).

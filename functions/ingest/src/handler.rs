@@ -17,7 +17,7 @@
 //! One UTF-8 byte-order mark at the start of the body is skipped before the body is split into
 //! events (RFC 8259 lets a parser ignore it); the refused body kept in S3 still has it.
 //!
-//! Each event goes on the stream minified ([`event_contract::minify`]): one line, so the
+//! Each event goes on the stream minified ([`event_contract::minify()`]): one line, so the
 //! archive is JSON Lines whatever layout the client sent. The direct path stores items, which
 //! have no layout.
 //!
