@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 pub struct Event(Map<String, Value>);
 
 impl Event {
-    /// Wraps a decoded object; [`crate::validate`] says whether it keeps the contract.
+    /// Wraps a decoded object; [`crate::validate()`] says whether it keeps the contract.
     pub fn from_map(fields: Map<String, Value>) -> Self {
         Event(fields)
     }

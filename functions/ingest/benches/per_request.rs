@@ -8,10 +8,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use event_contract::alert::memory::MemoryTopic;
 use event_contract::backoff::Backoff;
+use event_contract::emf::memory::MemoryMetrics;
 use event_contract::store::memory::MemoryTable;
 use ingest::kinesis::{KinesisSink, OutRecord, SinkError};
-use ingest::{Incoming, Ingest, Sink};
+use ingest::refused::{RefusedObject, RefusedStore, RefusedStoreError};
+use ingest::{Incoming, Ingest, Reporters, Sink};
 use lambda_http::http::Method;
 use serde_json::{Value, json};
 
@@ -25,6 +28,17 @@ impl KinesisSink for NullStream {
     async fn put_records(&self, records: &[OutRecord]) -> Result<Vec<Option<String>>, SinkError> {
         black_box(records);
         Ok(vec![None; records.len()])
+    }
+}
+
+/// A bucket that takes every object and keeps none (every request here is accepted).
+#[derive(Debug)]
+struct NullBucket;
+
+impl RefusedStore for NullBucket {
+    async fn put(&self, object: &RefusedObject<'_>) -> Result<(), RefusedStoreError> {
+        black_box(object);
+        Ok(())
     }
 }
 
@@ -78,8 +92,14 @@ fn main() {
         eprintln!("cannot start a tokio runtime");
         return;
     };
-    let ingest: Ingest<NullStream, MemoryTable> =
-        Ingest::new(Sink::Kinesis(NullStream), Backoff::default());
+    let reporters = Reporters {
+        refused: NullBucket,
+        alerts: MemoryTopic::accepting(),
+        metrics: MemoryMetrics::default(),
+        alert_interval: Duration::from_secs(60),
+    };
+    let ingest: Ingest<NullStream, MemoryTable, _, _, _> =
+        Ingest::new(Sink::Kinesis(NullStream), reporters, Backoff::default());
     println!("one core, a stream that accepts everything");
 
     for events in [1, 100, 500] {

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::kinesis::{KinesisEvent, KinesisEventRecord};
 use chrono::{DateTime, Utc};
+use event_contract::alert::{Alert, AlertError, AlertPublisher};
 use event_contract::backoff::Backoff;
+use event_contract::emf::MetricsSink;
 use event_contract::store::memory::MemoryTable;
 use event_contract::validate_at;
 use serde_json::{Value, json};
 use stream_processor::Processor;
-use stream_processor::alert::{Alert, AlertError, AlertPublisher};
-use stream_processor::emf::MetricsSink;
 use stream_processor::prepare;
 
 const FIXTURE: &str = include_str!("../tests/fixtures/kinesis-event.json");

@@ -11,13 +11,40 @@
 //! and [`MetricsSink`], implemented over the AWS SDK and standard output for Lambda and by
 //! in-memory fakes in the tests.
 //!
+//! The alert and the metrics are the ones ingest sends too, from [`event_contract::alert`] and
+//! [`event_contract::emf`]: one shape on the topic, one namespace for the alarm.
+//!
 //! [`EventStore`]: event_contract::store::EventStore
-//! [`AlertPublisher`]: alert::AlertPublisher
-//! [`MetricsSink`]: emf::MetricsSink
+//! [`AlertPublisher`]: event_contract::alert::AlertPublisher
+//! [`MetricsSink`]: event_contract::emf::MetricsSink
 
-pub mod alert;
 pub mod config;
-pub mod emf;
 pub mod processor;
 
 pub use processor::{Outcome, Prepared, Processor, prepare};
+
+/// Every AWS API action the processor calls (`service:Action`, as IAM names them), through the
+/// SDK clients here and in [`event_contract`]: the stack's policy must allow exactly these. A
+/// test reads the sources and fails when a call is added without being listed, or listed
+/// without being made.
+pub const AWS_CALLS: &[&str] = &["dynamodb:BatchWriteItem", "sns:Publish"];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::AWS_CALLS;
+
+    #[test]
+    fn the_aws_calls_listed_are_the_calls_the_code_makes() {
+        let called =
+            event_contract::aws_calls::called_by_crate(Path::new(env!("CARGO_MANIFEST_DIR")))
+                .unwrap_or_else(|e| panic!("cannot read the sources: {e}"));
+        let listed: BTreeSet<String> = AWS_CALLS.iter().map(|c| (*c).to_owned()).collect();
+        assert_eq!(
+            called, listed,
+            "AWS_CALLS against the SDK calls in the sources"
+        );
+    }
+}

@@ -3,13 +3,13 @@
 
 use anyhow::{Context, anyhow};
 use aws_config::BehaviorVersion;
+use event_contract::alert::SnsPublisher;
 use event_contract::backoff::Backoff;
+use event_contract::emf::StdoutMetrics;
 use event_contract::store::DynamoDbStore;
 use lambda_runtime::service_fn;
 use stream_processor::Processor;
-use stream_processor::alert::SnsPublisher;
 use stream_processor::config::Config;
-use stream_processor::emf::StdoutMetrics;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {

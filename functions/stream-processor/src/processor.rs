@@ -6,17 +6,19 @@ use std::convert::Infallible;
 use aws_lambda_events::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::Utc;
+use event_contract::alert::{
+    Alert, AlertPublisher, Location, Malformed, Origin, publish, summarize,
+};
 use event_contract::backoff::{Backoff, deadline_from};
+use event_contract::emf::{Counts, MetricsSink, documents};
 use event_contract::item::{IngestPath, Item, ItemMeta, build_item, kinesis_key};
+use event_contract::metrics::Component;
 use event_contract::sdk::Chain;
 use event_contract::store::{EventStore, write_all};
 use event_contract::{Checked, Severity, validate_at};
 use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
-
-use crate::alert::{Alert, AlertError, AlertPublisher, Malformed, summarize};
-use crate::emf::{Counts, MetricsSink, documents};
+use tracing::{error, info};
 
 /// The shard id used when a record carries no `eventID` to read it from.
 pub const UNKNOWN_SHARD: &str = "unknown-shard";
@@ -68,8 +70,10 @@ pub fn prepare(record: &KinesisEventRecord) -> Prepared {
             Outcome::Store { key, item }
         }
         event => Outcome::Malformed(Malformed {
-            shard_id: shard_id.to_owned(),
-            sequence_number: sequence_number.clone(),
+            location: Location::Stream {
+                shard_id: shard_id.to_owned(),
+                sequence_number: sequence_number.clone(),
+            },
             event_type: event
                 .as_ref()
                 .and_then(|e| e.event_type())
@@ -148,7 +152,12 @@ impl<S: EventStore, A: AlertPublisher, M: MetricsSink> Processor<S, A, M> {
         }
 
         // The writes and the alert are independent: neither waits for the other's retries.
-        let alert = summarize(&malformed, records);
+        let alert = summarize(
+            &malformed,
+            &Origin::Batch {
+                records_in_batch: records,
+            },
+        );
         let (report, alerted) = tokio::join!(
             write_all(&self.store, writes, &self.backoff, deadline),
             async {
@@ -173,7 +182,7 @@ impl<S: EventStore, A: AlertPublisher, M: MetricsSink> Processor<S, A, M> {
             }
         }
 
-        for document in documents(&counts, Utc::now()) {
+        for document in documents(&counts, Component::StreamProcessor, Utc::now()) {
             self.metrics.emit(&document);
         }
         info!(
@@ -193,30 +202,11 @@ impl<S: EventStore, A: AlertPublisher, M: MetricsSink> Processor<S, A, M> {
     /// A lost alert fails no record: the malformed records are counted in the metrics either
     /// way, and retrying the batch would not make them valid.
     async fn publish(&self, alert: &Alert, deadline: Instant) -> bool {
-        let mut retry = 0;
-        loop {
-            let attempt =
-                tokio::time::timeout_at(self.backoff.cutoff(deadline), self.alerts.publish(alert))
-                    .await;
-            let err = match attempt {
-                Ok(Ok(())) => return true,
-                Ok(Err(err)) => err,
-                Err(_) => AlertError::retryable("no answer before the invocation's deadline"),
-            };
-            retry += 1;
-            let wait = err.retryable.then(|| {
-                self.backoff
-                    .delay(retry, deadline.saturating_duration_since(Instant::now()))
-            });
-            match wait.flatten() {
-                Some(wait) => {
-                    warn!(retry, error = %Chain(&err), "alert publish failed, will retry");
-                    tokio::time::sleep(wait).await;
-                }
-                None => {
-                    error!(severity = %alert.severity, retries = retry - 1, error = %Chain(&err), "malformed-events alert not published");
-                    return false;
-                }
+        match publish(&self.alerts, alert, &self.backoff, deadline).await {
+            Ok(()) => true,
+            Err(e) => {
+                error!(severity = %alert.severity, retries = e.retries, error = %Chain(&e), "malformed-events alert not published");
+                false
             }
         }
     }

@@ -9,12 +9,12 @@ use aws_lambda_events::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::streams::KinesisEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use event_contract::Severity;
+use event_contract::alert::{Alert, AlertError, AlertPublisher, MAX_SNS_MESSAGE_BYTES};
 use event_contract::backoff::Backoff;
+use event_contract::emf::MetricsSink;
 use event_contract::store::memory::{Behaviour, MemoryTable};
 use serde_json::{Value, json};
 use stream_processor::Processor;
-use stream_processor::alert::{Alert, AlertError, AlertPublisher, MAX_SNS_MESSAGE_BYTES};
-use stream_processor::emf::MetricsSink;
 use tokio::time::Instant;
 
 const FIXTURE: &str = include_str!("fixtures/kinesis-event.json");
@@ -310,6 +310,27 @@ async fn the_fixture_batch_stores_the_valid_event_and_reports_the_two_malformed_
     assert_eq!(
         docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([[]])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_alert_and_the_metrics_name_the_stream_processor() {
+    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    p.process(fixture(), far()).await;
+    let attempts = p_topic(&p).attempts();
+    let message: Value = serde_json::from_str(&attempts[0].message).unwrap_or_default();
+    assert_eq!(message["component"], json!("stream-processor"));
+    assert_eq!(message["records_in_batch"], json!(3));
+    assert!(message.get("suppressed").is_none());
+    let docs = p_metrics(&p).documents();
+    assert_eq!(docs[0]["Component"], json!("stream-processor"));
+    assert_eq!(
+        docs[0]["_aws"]["CloudWatchMetrics"][1]["Dimensions"],
+        json!([["Component"]])
+    );
+    assert_eq!(
+        docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        json!(event_contract::metrics::NAMESPACE)
     );
 }
 

@@ -1,15 +1,17 @@
-//! The processor's custom metrics in CloudWatch Embedded Metric Format: log lines that
+//! The functions' custom metrics in CloudWatch Embedded Metric Format: log lines that
 //! CloudWatch Logs turns into `ProcessedEvents` and `MalformedEvents`, in the namespace and with
-//! the names [`event_contract::metrics`] defines for the stack's alarm too.
+//! the names [`crate::metrics`] defines for the stack's alarm too.
 
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use event_contract::Severity;
-use event_contract::metrics::{
-    MALFORMED_EVENTS, NAMESPACE, PROCESSED_EVENTS, SEVERITY_DIMENSION, UNIT,
-};
 use serde_json::{Value, json};
+
+use crate::Severity;
+use crate::metrics::{
+    COMPONENT_DIMENSION, Component, MALFORMED_EVENTS, NAMESPACE, PROCESSED_EVENTS,
+    SEVERITY_DIMENSION, UNIT,
+};
 
 /// Where EMF documents go: standard output in Lambda, a buffer in tests.
 pub trait MetricsSink: Send + Sync {
@@ -30,7 +32,7 @@ impl MetricsSink for StdoutMetrics {
     }
 }
 
-/// How many records of a batch got each verdict.
+/// How many events (records of a batch, or events of a refused request) got each verdict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Every record (the alarm's denominator).
@@ -72,23 +74,33 @@ impl Counts {
     }
 }
 
-/// The EMF documents for one batch: the totals with no dimension (what the malformed-rate
-/// alarm reads), then one document per severity with the `Severity` dimension, carrying
-/// `ProcessedEvents` and, for `error` and `critical`, `MalformedEvents`. Zeros are emitted
-/// too, so every series has a point for every batch.
-pub fn documents(counts: &Counts, at: DateTime<Utc>) -> Vec<String> {
+/// The EMF documents for one emission by `component`: first the totals, under two directives
+/// of the same document: with no dimension (what the malformed-rate alarm reads) and with the
+/// `Component` dimension (who counted them); then one document per severity with the
+/// `Severity` dimension, carrying `ProcessedEvents` and, for `error` and `critical`,
+/// `MalformedEvents`. Zeros are emitted too, so every series has a point for every emission.
+pub fn documents(counts: &Counts, component: Component, at: DateTime<Utc>) -> Vec<String> {
     let timestamp = at.timestamp_millis();
     let metric = |name: &str| json!({"Name": name, "Unit": UNIT});
+    let totals = || json!([metric(PROCESSED_EVENTS), metric(MALFORMED_EVENTS)]);
     let mut docs = Vec::with_capacity(1 + Severity::ALL.len());
     docs.push(json!({
         "_aws": {
             "Timestamp": timestamp,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [metric(PROCESSED_EVENTS), metric(MALFORMED_EVENTS)],
-            }],
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[]],
+                    "Metrics": totals(),
+                },
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[COMPONENT_DIMENSION]],
+                    "Metrics": totals(),
+                },
+            ],
         },
+        COMPONENT_DIMENSION: component.as_str(),
         PROCESSED_EVENTS: counts.processed,
         MALFORMED_EVENTS: counts.malformed(),
     }));
@@ -116,13 +128,58 @@ pub fn documents(counts: &Counts, at: DateTime<Utc>) -> Vec<String> {
     docs.iter().map(Value::to_string).collect()
 }
 
+/// An in-memory metrics sink for the functions' tests and benchmarks.
+#[cfg(feature = "test-util")]
+pub mod memory {
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    use serde_json::Value;
+
+    use super::MetricsSink;
+
+    /// Keeps every document emitted, in order.
+    #[derive(Debug, Default)]
+    pub struct MemoryMetrics(Mutex<Vec<String>>);
+
+    impl MemoryMetrics {
+        /// Every document so far, parsed (`null` for one that is not JSON).
+        pub fn documents(&self) -> Vec<Value> {
+            lock(&self.0)
+                .iter()
+                .map(|d| serde_json::from_str(d).unwrap_or_default())
+                .collect()
+        }
+
+        /// The sum of `metric` over the no-dimension documents (the alarm's series).
+        pub fn total(&self, metric: &str) -> u64 {
+            self.documents()
+                .iter()
+                .filter(|d| {
+                    d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == serde_json::json!([[]])
+                })
+                .filter_map(|d| d[metric].as_u64())
+                .sum()
+        }
+    }
+
+    fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+        mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    impl MetricsSink for MemoryMetrics {
+        fn emit(&self, document: &str) {
+            lock(&self.0).push(document.to_owned());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parsed(counts: &Counts) -> Vec<Value> {
         let at = DateTime::from_timestamp_millis(1_730_894_400_000).unwrap_or_default();
-        documents(counts, at)
+        documents(counts, Component::StreamProcessor, at)
             .iter()
             .map(|d| serde_json::from_str(d).unwrap_or_default())
             .collect()
@@ -168,10 +225,7 @@ mod tests {
         let totals = &docs[0];
         assert_eq!(totals["_aws"]["Timestamp"], json!(1_730_894_400_000_i64));
         let directive = &totals["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(
-            directive["Namespace"],
-            json!("IOpsDashboard/StreamProcessor")
-        );
+        assert_eq!(directive["Namespace"], json!("IOpsDashboard/Events"));
         assert_eq!(directive["Dimensions"], json!([[]]));
         assert_eq!(
             directive["Metrics"],
@@ -179,6 +233,38 @@ mod tests {
         );
         assert_eq!(totals["ProcessedEvents"], json!(10));
         assert_eq!(totals["MalformedEvents"], json!(3));
+    }
+
+    #[test]
+    fn the_totals_are_also_a_series_per_component() {
+        let counts = Counts {
+            processed: 2,
+            critical: 2,
+            ..Counts::default()
+        };
+        for (component, name) in [
+            (Component::Ingest, "ingest"),
+            (Component::StreamProcessor, "stream-processor"),
+        ] {
+            let at = DateTime::from_timestamp_millis(0).unwrap_or_default();
+            let docs: Vec<Value> = documents(&counts, component, at)
+                .iter()
+                .map(|d| serde_json::from_str(d).unwrap_or_default())
+                .collect();
+            let totals = &docs[0];
+            let by_component = &totals["_aws"]["CloudWatchMetrics"][1];
+            assert_eq!(by_component["Namespace"], json!("IOpsDashboard/Events"));
+            assert_eq!(by_component["Dimensions"], json!([["Component"]]));
+            assert_eq!(
+                by_component["Metrics"],
+                totals["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            );
+            assert_eq!(totals["Component"], json!(name));
+            assert_eq!(totals["ProcessedEvents"], json!(2));
+            assert_eq!(totals["MalformedEvents"], json!(2));
+            // The severity series stay without the component: one point per severity.
+            assert!(docs[1..].iter().all(|d| d.get("Component").is_none()));
+        }
     }
 
     #[test]
