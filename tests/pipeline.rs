@@ -1429,7 +1429,10 @@ async fn archived_record(env: &Env, what: &str, matches: impl Fn(&str) -> bool) 
         if let Some(record) = records.into_iter().find(|r| matches(r)) {
             return record;
         }
-        assert!(Instant::now() < deadline, "{what} not archived within {WITHIN:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} not archived within {WITHIN:?}"
+        );
         tokio::time::sleep(POLL).await;
     }
 }
@@ -1538,7 +1541,9 @@ async fn the_specs_own_requests_answer_as_the_spec_expects() {
     // ... and "Expected: Email notification with validation errors": the alert on the topic the
     // e-mail subscription reads.
     let notifications = receive_until(&env, &queue_url, "ingest's alert", |bodies| {
-        bodies.iter().any(|b| alert_of(b).body["component"] == "ingest")
+        bodies
+            .iter()
+            .any(|b| alert_of(b).body["component"] == "ingest")
     })
     .await;
     let alert = notifications
@@ -1556,15 +1561,20 @@ async fn the_specs_own_requests_answer_as_the_spec_expects() {
         .iter()
         .filter_map(|e| e["path"].as_str())
         .collect();
-    assert_eq!(alerted, paths, "the alert names the problems the client was told");
+    assert_eq!(
+        alerted, paths,
+        "the alert names the problems the client was told"
+    );
 
     // The refused bytes, kept as sent, where the alert says.
     let key = alert.body["s3_key"].as_str().expect("an S3 key").to_owned();
     let kept = refused_bodies(&env).await;
-    let (_, body) = kept
-        .iter()
-        .find(|(k, _)| *k == key)
-        .unwrap_or_else(|| panic!("{key} not among {:?}", kept.iter().map(|(k, _)| k).collect::<Vec<_>>()));
+    let (_, body) = kept.iter().find(|(k, _)| *k == key).unwrap_or_else(|| {
+        panic!(
+            "{key} not among {:?}",
+            kept.iter().map(|(k, _)| k).collect::<Vec<_>>()
+        )
+    });
     assert_eq!(body, malformed.as_bytes());
 
     // Counted where the malformed-rate alarm reads: ingest's EMF totals.
@@ -1582,7 +1592,11 @@ async fn the_specs_own_requests_answer_as_the_spec_expects() {
                 && doc[event_contract::metrics::MALFORMED_EVENTS] == 1
         })
     });
-    assert!(counted, "no EMF totals with MalformedEvents 1 in:\n{}", ingest_logs.join("\n"));
+    assert!(
+        counted,
+        "no EMF totals with MalformedEvents 1 in:\n{}",
+        ingest_logs.join("\n")
+    );
 
     // Both requests in the access log, with the caller's key id.
     let key_id = env.pipeline.api_keys()[0].id.clone();
@@ -1648,7 +1662,9 @@ async fn trickle(
     let mut answer = Vec::new();
     let _ = socket.read_to_end(&mut answer).await;
     let text = String::from_utf8_lossy(&answer);
-    text.split_whitespace().nth(1).and_then(|code| code.parse().ok())
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
 }
 
 /// Issue 9: hostile input through the local API Gateway. Bodies at and just over each limit
@@ -1710,25 +1726,82 @@ async fn hostile_requests_get_their_answer_and_nothing_accepted_is_lost() {
     }
     let mut too_deep = event("hostile", 905);
     too_deep["payload"]["deep"] = deep;
-    let too_many: Vec<Value> = (0..=MAX_EVENTS).map(|i| event("hostile", 1_000 + i)).collect();
+    let too_many: Vec<Value> = (0..=MAX_EVENTS)
+        .map(|i| event("hostile", 1_000 + i))
+        .collect();
     let over_body: Vec<Value> = (0..6)
         .map(|i| sized(2_000 + i, MAX_BODY_BYTES / 6 + 1024))
         .collect();
     let over_event = sized(3_000, MAX_EVENT_BYTES + 1);
 
     let cases: Vec<(&str, Outgoing, StatusCode, &str)> = vec![
-        ("unsigned", unsigned, StatusCode::FORBIDDEN, "Missing Authentication Token"),
+        (
+            "unsigned",
+            unsigned,
+            StatusCode::FORBIDDEN,
+            "Missing Authentication Token",
+        ),
         ("no API key", no_key, StatusCode::FORBIDDEN, "Forbidden"),
-        ("a wrong API key", wrong_key, StatusCode::FORBIDDEN, "Forbidden"),
-        ("text/plain", text_plain, StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
-        ("no content type", no_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
-        ("an empty body", caller.raw(""), StatusCode::BAD_REQUEST, "not JSON"),
-        ("invalid UTF-8", caller.raw(&b"{\"event_type\": \"\xff\xfe\"}"[..]), StatusCode::BAD_REQUEST, "unicode"),
-        ("nesting past the depth limit", caller.json(&too_deep), StatusCode::BAD_REQUEST, "levels deep"),
-        ("one event too many", caller.json(&json!(too_many)), StatusCode::PAYLOAD_TOO_LARGE, "too many events"),
-        ("a body over ingest's limit", caller.json(&json!(over_body)), StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
-        ("an event over a record's size", caller.json(&over_event), StatusCode::BAD_REQUEST, "bytes"),
-        ("a body over API Gateway's limit", caller.raw(vec![b' '; MAX_REQUEST_BYTES + 1]), StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long"),
+        (
+            "a wrong API key",
+            wrong_key,
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+        ),
+        (
+            "text/plain",
+            text_plain,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "no content type",
+            no_type,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "an empty body",
+            caller.raw(""),
+            StatusCode::BAD_REQUEST,
+            "not JSON",
+        ),
+        (
+            "invalid UTF-8",
+            caller.raw(&b"{\"event_type\": \"\xff\xfe\"}"[..]),
+            StatusCode::BAD_REQUEST,
+            "unicode",
+        ),
+        (
+            "nesting past the depth limit",
+            caller.json(&too_deep),
+            StatusCode::BAD_REQUEST,
+            "levels deep",
+        ),
+        (
+            "one event too many",
+            caller.json(&json!(too_many)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too many events",
+        ),
+        (
+            "a body over ingest's limit",
+            caller.json(&json!(over_body)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body too large",
+        ),
+        (
+            "an event over a record's size",
+            caller.json(&over_event),
+            StatusCode::BAD_REQUEST,
+            "bytes",
+        ),
+        (
+            "a body over API Gateway's limit",
+            caller.raw(vec![b' '; MAX_REQUEST_BYTES + 1]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Too Long",
+        ),
     ];
     for (what, outgoing, status, says) in cases {
         let (got, answer) = caller.send(outgoing).await;
@@ -1755,7 +1828,11 @@ async fn hostile_requests_get_their_answer_and_nothing_accepted_is_lost() {
     let largest = (MAX_BODY_BYTES - MAX_EVENTS - 2) / MAX_EVENTS;
     let full: Vec<Value> = (0..MAX_EVENTS).map(|i| sized(5_000 + i, largest)).collect();
     let body = json!(full).to_string();
-    assert!(body.len() <= MAX_BODY_BYTES && body.len() > MAX_BODY_BYTES - MAX_EVENTS, "{}", body.len());
+    assert!(
+        body.len() <= MAX_BODY_BYTES && body.len() > MAX_BODY_BYTES - MAX_EVENTS,
+        "{}",
+        body.len()
+    );
     let (got, answer) = caller.send(caller.raw(body)).await;
     assert_eq!(got, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer, json!({"accepted": MAX_EVENTS}));
@@ -1763,12 +1840,26 @@ async fn hostile_requests_get_their_answer_and_nothing_accepted_is_lost() {
 
     // A slow upload (10 chunks, 200 ms apart) is taken; an aborted one invokes nothing.
     let slow = event("hostile", 6_000);
-    let code = trickle(caller, slow.to_string().as_bytes(), 10, Duration::from_millis(200), false).await;
+    let code = trickle(
+        caller,
+        slow.to_string().as_bytes(),
+        10,
+        Duration::from_millis(200),
+        false,
+    )
+    .await;
     assert_eq!(code, Some(202), "a slow upload within the body timeout");
     accepted.push(slow);
     let aborted = event("hostile", 6_001);
     assert_eq!(
-        trickle(caller, aborted.to_string().as_bytes(), 4, Duration::from_millis(50), true).await,
+        trickle(
+            caller,
+            aborted.to_string().as_bytes(),
+            4,
+            Duration::from_millis(50),
+            true
+        )
+        .await,
         None
     );
 

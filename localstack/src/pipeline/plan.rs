@@ -1011,6 +1011,9 @@ mod tests {
                 let resource_type = r["Type"].as_str().expect("a type").to_owned();
                 let physical_id = if resource_type == QUEUE {
                     format!("http://127.0.0.1:5000/{ACCOUNT}/{id}-physical")
+                } else if resource_type == STAGE {
+                    // A stage's physical ID is its name: what a usage plan's `Ref` gives.
+                    "prod".to_owned()
                 } else {
                     format!("{id}-physical")
                 };
@@ -1126,6 +1129,15 @@ mod tests {
                     "MetricsTable-physical".to_owned()
                 ),
                 (
+                    env::MALFORMED_TOPIC_ARN.to_owned(),
+                    "MalformedEventsTopic-physical".to_owned()
+                ),
+                (
+                    env::REFUSED_BUCKET_NAME.to_owned(),
+                    "ArchiveBucket-physical".to_owned()
+                ),
+                (env::ALERT_INTERVAL_SECONDS.to_owned(), "60".to_owned()),
+                (
                     env::KINESIS_STREAM_NAME.to_owned(),
                     "EventsStream-physical".to_owned()
                 ),
@@ -1222,7 +1234,57 @@ mod tests {
         assert_eq!(api.config.api_id, "MetricsApi-physical");
         assert_eq!(api.config.account_id, ACCOUNT);
         assert_eq!(api.config.stage, "prod");
-        assert_eq!(api.config.routes, [Route::new("POST", "/metrics")]);
+        assert_eq!(
+            api.config.routes,
+            [Route {
+                authorization: Authorization::AwsIam,
+                api_key_required: true,
+                ..Route::new("POST", "/metrics")
+            }]
+        );
+        assert_eq!(api.config.region, "us-east-2");
+        assert_eq!(
+            api.config.stage_throttle,
+            Some(Throttle {
+                rate_limit: 2000.0,
+                burst_limit: 2000
+            }),
+            "the stage's /*/* throttle"
+        );
+        assert!(
+            api.config
+                .access_log_format
+                .as_deref()
+                .is_some_and(|f| f.contains("$context.requestId")),
+            "{:?}",
+            api.config.access_log_format
+        );
+        assert_eq!(
+            api.access_log_group.as_deref(),
+            Some("MetricsApiAccessLogs-physical")
+        );
+        let [key] = api.config.api_keys.as_slice() else {
+            panic!("one key: {:?}", api.config.api_keys);
+        };
+        assert_eq!(key.id, "MetricsApiDefaultUsagePlanApiKey-physical");
+        assert_eq!(key.name, "iops-dashboard-api-default");
+        assert!(key.enabled);
+        assert!(key.value.is_empty(), "the template holds no value");
+        let plan_of_key = key.usage_plan.as_ref().expect("in the default plan");
+        assert_eq!(
+            plan_of_key.throttle,
+            Some(Throttle {
+                rate_limit: 1000.0,
+                burst_limit: 2000
+            })
+        );
+        assert_eq!(
+            plan_of_key.quota,
+            Some(Quota {
+                limit: 10_000_000,
+                period: local_runtime::apigw::QuotaPeriod::Day
+            })
+        );
         assert_eq!(
             plan.post_route,
             ("MetricsApi".to_owned(), "/metrics".to_owned())

@@ -185,7 +185,9 @@ impl Default for Config {
                     daily_quota: 10_000_000,
                 }],
                 producer_roles: Vec::new(),
-                alert_interval: Duration::from_secs(60),
+                alert_interval: Duration::from_secs(
+                    event_contract::env::DEFAULT_ALERT_INTERVAL_SECONDS,
+                ),
                 api_gateway_account_role: AccountRole::Create,
             },
             alarms: AlarmConfig {
