@@ -58,7 +58,9 @@ fn granted(t: &Template, function: &str) -> BTreeSet<String> {
         }
     }
     assert!(
-        !t.resources[&role].properties.contains_key("ManagedPolicyArns"),
+        !t.resources[&role]
+            .properties
+            .contains_key("ManagedPolicyArns"),
         "{function}'s role has managed policies, whose actions this test cannot see"
     );
     actions

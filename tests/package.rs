@@ -123,6 +123,13 @@ async fn x86_64_packages_are_static_and_answer_as_lambda_functions() {
             ("KINESIS_STREAM_NAME", "events"),
             ("USE_KINESIS", "true"),
             ("DYNAMODB_TABLE_NAME", "metrics"),
+            // Where the refusal below is reported: unreachable here, so the reports fail
+            // (logged) and the client's answer is the same.
+            (
+                "MALFORMED_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:malformed",
+            ),
+            ("REFUSED_BUCKET_NAME", "refused"),
         ],
     )
     .await;
