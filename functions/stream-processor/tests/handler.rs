@@ -2,16 +2,16 @@
 //! the alert topic and the metrics sink. Time is tokio's paused clock, so backoffs and
 //! deadlines cost no real time.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aws_lambda_events::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::streams::KinesisEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use event_contract::Severity;
-use event_contract::alert::{Alert, AlertError, AlertPublisher, MAX_SNS_MESSAGE_BYTES};
+use event_contract::alert::MAX_SNS_MESSAGE_BYTES;
+use event_contract::alert::memory::MemoryTopic;
 use event_contract::backoff::Backoff;
-use event_contract::emf::MetricsSink;
+use event_contract::emf::memory::MemoryMetrics;
 use event_contract::store::memory::{Behaviour, MemoryTable};
 use serde_json::{Value, json};
 use stream_processor::Processor;
@@ -19,73 +19,10 @@ use tokio::time::Instant;
 
 const FIXTURE: &str = include_str!("fixtures/kinesis-event.json");
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+type TestProcessor = Processor<MemoryTable, MemoryTopic, MemoryMetrics>;
 
-/// The topic: records every attempt; fails the first `failures` attempts; answers after
-/// `stall` (on tokio's clock).
-#[derive(Debug, Default)]
-struct FakeTopic {
-    failures: usize,
-    retryable: bool,
-    stall: Duration,
-    attempts: Mutex<Vec<Alert>>,
-}
-
-impl FakeTopic {
-    fn failing(failures: usize, retryable: bool) -> Self {
-        FakeTopic {
-            failures,
-            retryable,
-            ..FakeTopic::default()
-        }
-    }
-
-    fn attempts(&self) -> Vec<Alert> {
-        lock(&self.attempts).clone()
-    }
-}
-
-impl AlertPublisher for FakeTopic {
-    async fn publish(&self, alert: &Alert) -> Result<(), AlertError> {
-        tokio::time::sleep(self.stall).await;
-        let mut attempts = lock(&self.attempts);
-        attempts.push(alert.clone());
-        if attempts.len() <= self.failures {
-            let source = "topic unreachable";
-            return Err(if self.retryable {
-                AlertError::retryable(source)
-            } else {
-                AlertError::permanent(source)
-            });
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default)]
-struct FakeMetrics(Mutex<Vec<String>>);
-
-impl FakeMetrics {
-    fn documents(&self) -> Vec<Value> {
-        lock(&self.0)
-            .iter()
-            .map(|d| serde_json::from_str(d).unwrap_or_default())
-            .collect()
-    }
-}
-
-impl MetricsSink for FakeMetrics {
-    fn emit(&self, document: &str) {
-        lock(&self.0).push(document.to_owned());
-    }
-}
-
-type TestProcessor = Processor<MemoryTable, FakeTopic, FakeMetrics>;
-
-fn processor(table: MemoryTable, topic: FakeTopic) -> TestProcessor {
-    Processor::new(table, topic, FakeMetrics::default(), Backoff::default())
+fn processor(table: MemoryTable, topic: MemoryTopic) -> TestProcessor {
+    Processor::new(table, topic, MemoryMetrics::default(), Backoff::default())
 }
 
 fn fixture() -> KinesisEvent {
@@ -233,7 +170,7 @@ fn the_response_serializes_as_lambda_expects() {
 
 #[tokio::test(start_paused = true)]
 async fn the_fixture_batch_stores_the_valid_event_and_reports_the_two_malformed_ones() {
-    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    let p = processor(MemoryTable::accepting(), MemoryTopic::default());
     let response = p.process(fixture(), far()).await;
     assert!(failures(&response).is_empty());
 
@@ -315,7 +252,7 @@ async fn the_fixture_batch_stores_the_valid_event_and_reports_the_two_malformed_
 
 #[tokio::test(start_paused = true)]
 async fn the_alert_and_the_metrics_name_the_stream_processor() {
-    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    let p = processor(MemoryTable::accepting(), MemoryTopic::default());
     p.process(fixture(), far()).await;
     let attempts = p_topic(&p).attempts();
     let message: Value = serde_json::from_str(&attempts[0].message).unwrap_or_default();
@@ -338,17 +275,17 @@ async fn the_alert_and_the_metrics_name_the_stream_processor() {
 fn p_table(p: &TestProcessor) -> &MemoryTable {
     p.dependencies().0
 }
-fn p_topic(p: &TestProcessor) -> &FakeTopic {
+fn p_topic(p: &TestProcessor) -> &MemoryTopic {
     p.dependencies().1
 }
-fn p_metrics(p: &TestProcessor) -> &FakeMetrics {
+fn p_metrics(p: &TestProcessor) -> &MemoryMetrics {
     p.dependencies().2
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_of_100_goes_to_the_table_in_chunks_of_25() {
     let records = (0..100).map(|i| record(valid(i), i)).collect();
-    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    let p = processor(MemoryTable::accepting(), MemoryTopic::default());
     let response = p.process(batch(records), far()).await;
     assert!(failures(&response).is_empty());
     let sizes: Vec<_> = p_table(&p).calls().iter().map(Vec::len).collect();
@@ -372,7 +309,7 @@ async fn a_replayed_batch_overwrites_its_items_and_never_duplicates() {
             }
         })
         .collect();
-    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    let p = processor(MemoryTable::accepting(), MemoryTopic::default());
     p.process(batch(records.clone()), far()).await;
     let first = p_table(&p).items();
     p.process(batch(records), far()).await;
@@ -403,7 +340,12 @@ async fn writes_that_still_fail_after_retries_fail_exactly_their_records() {
         max_retries: 3,
         ..Backoff::default()
     };
-    let p = Processor::new(table, FakeTopic::default(), FakeMetrics::default(), backoff);
+    let p = Processor::new(
+        table,
+        MemoryTopic::default(),
+        MemoryMetrics::default(),
+        backoff,
+    );
     let response = p.process(batch(records), far()).await;
     // The first two valid records (0 and 1) stay unprocessed through every retry.
     assert_eq!(failures(&response), [seq(0), seq(1)]);
@@ -428,7 +370,7 @@ async fn a_refused_chunk_fails_its_records_and_no_malformed_one() {
         Behaviour::Accept,
         Behaviour::Fail { retryable: false },
     ]);
-    let p = processor(table, FakeTopic::default());
+    let p = processor(table, MemoryTopic::default());
     let response = p.process(batch(records), far()).await;
     assert_eq!(failures(&response), (25..30).map(seq).collect::<Vec<_>>());
 }
@@ -442,7 +384,12 @@ async fn a_throttled_table_is_retried_until_the_deadline_then_every_valid_record
         max_retries: u32::MAX,
         ..Backoff::default()
     };
-    let p = Processor::new(table, FakeTopic::default(), FakeMetrics::default(), backoff);
+    let p = Processor::new(
+        table,
+        MemoryTopic::default(),
+        MemoryMetrics::default(),
+        backoff,
+    );
     let start = Instant::now();
     let deadline = start + Duration::from_secs(20);
     let response = p.process(batch(records), deadline).await;
@@ -466,7 +413,7 @@ async fn records_sharing_an_event_id_are_written_once_and_fail_together() {
         record(valid(2), 1),
         record(with_id("dup", 3), 2),
     ];
-    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    let p = processor(MemoryTable::accepting(), MemoryTopic::default());
     let response = p.process(batch(records.clone()), far()).await;
     assert!(failures(&response).is_empty());
     let items = p_table(&p).items();
@@ -484,7 +431,7 @@ async fn records_sharing_an_event_id_are_written_once_and_fail_together() {
     );
 
     let table = MemoryTable::new(vec![Behaviour::Fail { retryable: false }]);
-    let p = processor(table, FakeTopic::default());
+    let p = processor(table, MemoryTopic::default());
     let response = p.process(batch(records), far()).await;
     assert_eq!(failures(&response), [seq(0), seq(1), seq(2)]);
 }
@@ -494,7 +441,7 @@ async fn warnings_are_stored_counted_and_not_alerted() {
     let old =
         json!({"event_type": "heartbeat", "timestamp": "2024-11-01T00:00:00Z", "payload": {}})
             .to_string();
-    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    let p = processor(MemoryTable::accepting(), MemoryTopic::default());
     let response = p
         .process(batch(vec![record(old, 0), record(valid(1), 1)]), far())
         .await;
@@ -517,7 +464,7 @@ async fn an_unreachable_topic_is_retried_then_fails_no_record() {
     let records = vec![record(valid(0), 0), record(b"garbage".to_vec(), 1)];
     let p = processor(
         MemoryTable::accepting(),
-        FakeTopic::failing(usize::MAX, true),
+        MemoryTopic::failing(usize::MAX, true),
     );
     let response = p.process(batch(records), far()).await;
     assert!(
@@ -534,7 +481,7 @@ async fn an_unreachable_topic_is_retried_then_fails_no_record() {
 
 #[tokio::test(start_paused = true)]
 async fn a_topic_that_recovers_gets_the_alert_once() {
-    let p = processor(MemoryTable::accepting(), FakeTopic::failing(2, true));
+    let p = processor(MemoryTable::accepting(), MemoryTopic::failing(2, true));
     p.process(batch(vec![record(b"garbage".to_vec(), 0)]), far())
         .await;
     assert_eq!(p_topic(&p).attempts().len(), 3);
@@ -542,10 +489,7 @@ async fn a_topic_that_recovers_gets_the_alert_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_topic_that_never_answers_does_not_keep_the_function_past_its_deadline() {
-    let topic = FakeTopic {
-        stall: Duration::from_secs(3600),
-        ..FakeTopic::default()
-    };
+    let topic = MemoryTopic::stalling(Duration::from_secs(3600));
     let p = processor(MemoryTable::accepting(), topic);
     let deadline = Instant::now() + Duration::from_secs(5);
     let response = p
@@ -571,10 +515,7 @@ async fn a_topic_that_never_answers_does_not_keep_the_function_past_its_deadline
 #[tokio::test(start_paused = true)]
 async fn a_table_that_never_answers_fails_the_valid_records_in_time_and_does_not_hold_up_the_alert()
 {
-    let topic = FakeTopic {
-        stall: Duration::from_secs(1),
-        ..FakeTopic::default()
-    };
+    let topic = MemoryTopic::stalling(Duration::from_secs(1));
     let p = processor(
         MemoryTable::new(vec![Behaviour::Stall(Duration::from_secs(3600))]),
         topic,
@@ -607,7 +548,7 @@ async fn a_table_that_never_answers_fails_the_valid_records_in_time_and_does_not
 async fn a_refused_alert_is_not_retried() {
     let p = processor(
         MemoryTable::accepting(),
-        FakeTopic::failing(usize::MAX, false),
+        MemoryTopic::failing(usize::MAX, false),
     );
     p.process(batch(vec![record(b"garbage".to_vec(), 0)]), far())
         .await;
@@ -624,7 +565,7 @@ async fn a_batch_of_large_malformed_records_sends_one_alert_under_the_sns_limit(
     big["padding"] = json!("x".repeat(1000 * 1000));
     let data = big.to_string();
     let records = (0..100).map(|i| record(data.clone(), i)).collect();
-    let p = processor(MemoryTable::accepting(), FakeTopic::default());
+    let p = processor(MemoryTable::accepting(), MemoryTopic::default());
     let response = p.process(batch(records), far()).await;
     assert!(failures(&response).is_empty());
     let attempts = p_topic(&p).attempts();
@@ -654,7 +595,7 @@ async fn a_batch_of_large_malformed_records_sends_one_alert_under_the_sns_limit(
 async fn the_lambda_handler_takes_its_deadline_from_the_context() {
     let p = processor(
         MemoryTable::new(vec![Behaviour::Fail { retryable: true }]),
-        FakeTopic::default(),
+        MemoryTopic::default(),
     );
     let mut context = lambda_runtime::Context::default();
     // A deadline already past: no chunk is sent, every valid record fails at once.

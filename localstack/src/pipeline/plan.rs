@@ -787,9 +787,13 @@ fn throttle(p: &Props, rate: &str, burst: &str) -> Result<Option<Throttle>, Plan
     let Some(rate_limit) = p.f64(rate)? else {
         return Ok(None);
     };
+    let burst_limit = match p.i32(burst)? {
+        None => 0,
+        Some(b) => u32::try_from(b).map_err(|_| p.bad(burst, "a non-negative integer"))?,
+    };
     Ok(Some(Throttle {
         rate_limit,
-        burst_limit: p.i32(burst)?.map_or(0, |b| u32::try_from(b).unwrap_or(0)),
+        burst_limit,
     }))
 }
 
