@@ -193,11 +193,13 @@ fn print_summary(
         url = pipeline.metrics_url()
     );
     println!();
-    println!("The AWS CLI and SDKs reach the emulator with:");
-    println!(
-        "  export AWS_ENDPOINT_URL={} AWS_REGION={region} AWS_ACCESS_KEY_ID={credential} AWS_SECRET_ACCESS_KEY={credential}",
-        emulator.endpoint()
-    );
+    println!("The AWS CLI and SDKs reach the emulator (Kinesis: the local one, with AWS's shard limits) with:");
+    let exports: Vec<String> = emulator
+        .client_env(region)
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    println!("  export {}", exports.join(" "));
     println!(
         "  aws cloudformation describe-stacks --stack-name {} --query 'Stacks[0].Outputs'",
         deployment.core.stack_name()

@@ -2,9 +2,11 @@
 //! project installs on first use ([`python`]).
 //!
 //! [`Emulator::start`] picks the backend: the endpoint in `AWS_ENDPOINT_URL` as is; else LocalStack
-//! in Docker when a Docker engine answers; else a moto server run as a host process. Every SDK
-//! client made from [`Emulator::sdk_config`] talks to that endpoint with dummy credentials, never
-//! to AWS. Dropping the handle stops whatever it started.
+//! in Docker when a Docker engine answers; else a moto server run as a host process. Beside it, the
+//! handle serves Kinesis itself ([`local_kinesis`]: AWS's shard limits, which no emulator
+//! enforces), taking over the streams the backend's CloudFormation creates. Every SDK client made
+//! from [`Emulator::sdk_config`] talks to those endpoints with dummy credentials, never to AWS.
+//! Dropping the handle stops whatever it started.
 
 mod docker;
 mod localstack;
@@ -15,9 +17,15 @@ pub use python_tools as python;
 use std::fmt;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use local_kinesis::{Backing, CloudWatchSink, LocalKinesis, ShardLimits, StartOptions};
 use tracing::info;
+
+pub use local_kinesis;
 
 pub use docker::{DEFAULT_DOCKER_HOST, DOCKER_HOST_ENV, DOCKER_TLS_VERIFY_ENV, DockerUnreachable};
 pub use localstack::{DEFAULT_LOCALSTACK_IMAGE, LOCALSTACK_AUTH_TOKEN_ENV, LOCALSTACK_IMAGE_ENV};
@@ -32,6 +40,29 @@ pub const REGION_ENV: &str = "AWS_REGION";
 pub const DEFAULT_REGION: &str = "us-east-2";
 /// The access key id and secret of the dummy credentials every client signs with.
 pub const DUMMY_CREDENTIAL: &str = "test";
+/// The variable the AWS SDKs and CLI read for the Kinesis endpoint alone (the standard
+/// service-specific endpoint setting): the local Kinesis.
+pub const KINESIS_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_KINESIS";
+
+/// How the emulator runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The local Kinesis's shard limits. Default AWS's; a test that cannot offer AWS's rates on
+    /// this machine scales them down ([`ShardLimits::scaled`]) and says so.
+    pub kinesis_limits: ShardLimits,
+    /// How often the local Kinesis publishes its metrics to the backend's CloudWatch. Default a
+    /// minute, as Kinesis does; [`Emulator::flush_kinesis_metrics`] publishes at once.
+    pub kinesis_metrics_interval: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            kinesis_limits: ShardLimits::AWS,
+            kinesis_metrics_interval: local_kinesis::DEFAULT_METRICS_INTERVAL,
+        }
+    }
+}
 
 /// Which emulator serves the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +129,8 @@ pub enum EmulatorError {
         log: PathBuf,
         tail: String,
     },
+    #[error("the local Kinesis cannot start")]
+    Kinesis(#[source] local_kinesis::StartError),
     #[error("the moto server did not answer at {endpoint} within {waited:?}; log {log}:\n{tail}")]
     Unhealthy {
         endpoint: String,
@@ -125,6 +158,7 @@ pub struct Emulator {
     backend: Backend,
     endpoint: String,
     region: String,
+    kinesis: LocalKinesis,
     _running: Running,
 }
 
@@ -132,60 +166,95 @@ impl Emulator {
     /// Starts the emulator the environment calls for: the endpoint in `AWS_ENDPOINT_URL` as is;
     /// else LocalStack when a Docker engine answers; else a moto server (installed on first use).
     pub async fn start() -> Result<Emulator, EmulatorError> {
+        Emulator::start_with(Options::default()).await
+    }
+
+    /// [`Emulator::start`] with `options`.
+    pub async fn start_with(options: Options) -> Result<Emulator, EmulatorError> {
         if let Some(endpoint) = non_empty_env(ENDPOINT_ENV) {
-            return Emulator::external(endpoint);
+            return Emulator::external(endpoint, &options).await;
         }
         match docker::probe().await {
             Ok(host) => {
                 info!(docker = %host, "Docker answers; running LocalStack");
                 let container = localstack::LocalStackContainer::start().await?;
-                Ok(Emulator::ready(
+                Emulator::ready(
                     Backend::LocalStack,
                     container.endpoint(),
                     Running::LocalStack {
                         _container: Box::new(container),
                     },
-                ))
+                    &options,
+                )
+                .await
             }
             Err(reason) => {
                 info!(%reason, "Docker is not reachable; running moto");
-                Emulator::moto().await
+                Emulator::moto_with(options).await
             }
         }
     }
 
     /// Starts a moto server on a free loopback port, whatever the environment says.
     pub async fn moto() -> Result<Emulator, EmulatorError> {
+        Emulator::moto_with(Options::default()).await
+    }
+
+    /// [`Emulator::moto`] with `options`.
+    pub async fn moto_with(options: Options) -> Result<Emulator, EmulatorError> {
         let server = moto::MotoServer::start(&tools_dir()).await?;
-        Ok(Emulator::ready(
+        Emulator::ready(
             Backend::Moto,
             server.endpoint(),
             Running::Moto { _server: server },
-        ))
+            &options,
+        )
+        .await
     }
 
     /// The endpoint given, started by someone else.
-    fn external(endpoint: String) -> Result<Emulator, EmulatorError> {
+    async fn external(endpoint: String, options: &Options) -> Result<Emulator, EmulatorError> {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(EmulatorError::InvalidEndpoint { value: endpoint });
         }
         let endpoint = endpoint.trim_end_matches('/').to_owned();
-        Ok(Emulator::ready(
-            Backend::External,
-            endpoint,
-            Running::Nothing,
-        ))
+        Emulator::ready(Backend::External, endpoint, Running::Nothing, options).await
     }
 
-    fn ready(backend: Backend, endpoint: String, running: Running) -> Emulator {
+    async fn ready(
+        backend: Backend,
+        endpoint: String,
+        running: Running,
+        options: &Options,
+    ) -> Result<Emulator, EmulatorError> {
         let region = non_empty_env(REGION_ENV).unwrap_or_else(|| DEFAULT_REGION.to_owned());
-        info!(backend = %backend, %endpoint, %region, "emulator ready");
-        Emulator {
+        let kinesis = LocalKinesis::start(StartOptions {
+            service: local_kinesis::Options {
+                region: region.clone(),
+                limits: options.kinesis_limits,
+                backing: Some(Backing::new(&endpoint)),
+                ..local_kinesis::Options::default()
+            },
+            metrics: Some(Arc::new(CloudWatchSink::new(&endpoint))),
+            metrics_interval: options.kinesis_metrics_interval,
+            ..StartOptions::default()
+        })
+        .await
+        .map_err(EmulatorError::Kinesis)?;
+        info!(
+            backend = %backend,
+            %endpoint,
+            kinesis = %kinesis.endpoint(),
+            %region,
+            "emulator ready"
+        );
+        Ok(Emulator {
             backend,
             endpoint,
             region,
+            kinesis,
             _running: running,
-        }
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -197,13 +266,45 @@ impl Emulator {
         &self.endpoint
     }
 
+    /// The local Kinesis's URL, e.g. `http://127.0.0.1:45124`: what [`KINESIS_ENDPOINT_ENV`] is
+    /// set to for the functions, the AWS CLI and the SDKs.
+    pub fn kinesis_endpoint(&self) -> String {
+        self.kinesis.endpoint()
+    }
+
+    /// The local Kinesis itself.
+    pub fn kinesis(&self) -> &LocalKinesis {
+        &self.kinesis
+    }
+
+    /// Publishes the local Kinesis's metrics counted so far to the backend's CloudWatch.
+    pub async fn flush_kinesis_metrics(&self) -> Result<(), String> {
+        self.kinesis.flush_metrics().await
+    }
+
+    /// The environment an AWS CLI or SDK process needs to use this emulator in `region`: the
+    /// endpoints (Kinesis its own), the region and the dummy credentials. `up` prints it as an
+    /// `export` line.
+    pub fn client_env(&self, region: &str) -> Vec<(&'static str, String)> {
+        vec![
+            (ENDPOINT_ENV, self.endpoint.clone()),
+            (KINESIS_ENDPOINT_ENV, self.kinesis.endpoint()),
+            (REGION_ENV, region.to_owned()),
+            // The AWS CLI v1 reads only this one.
+            ("AWS_DEFAULT_REGION", region.to_owned()),
+            ("AWS_ACCESS_KEY_ID", DUMMY_CREDENTIAL.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", DUMMY_CREDENTIAL.to_owned()),
+        ]
+    }
+
     /// The region the clients use: `AWS_REGION`, else `us-east-2`.
     pub fn region(&self) -> &str {
         &self.region
     }
 
-    /// The SDK configuration for [`Emulator::region`]: this endpoint, dummy static credentials,
-    /// the latest behavior version. Nothing is read from the environment or the AWS profile files.
+    /// The SDK configuration for [`Emulator::region`]: this endpoint (Kinesis: the local one),
+    /// dummy static credentials, the latest behavior version. Nothing is read from the
+    /// environment or the AWS profile files.
     pub fn sdk_config(&self) -> SdkConfig {
         self.sdk_config_in(&self.region)
     }
@@ -219,6 +320,7 @@ impl Emulator {
         );
         SdkConfig::builder()
             .endpoint_url(&self.endpoint)
+            .service_config(KinesisEndpoint(self.kinesis.endpoint()))
             .region(Region::new(region.to_owned()))
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .behavior_version(BehaviorVersion::latest())
@@ -228,7 +330,25 @@ impl Emulator {
 
 impl fmt::Display for Emulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {} ({})", self.backend, self.endpoint, self.region)
+        write!(
+            f,
+            "{} at {} ({}), Kinesis at {}",
+            self.backend,
+            self.endpoint,
+            self.region,
+            self.kinesis.endpoint()
+        )
+    }
+}
+
+/// The SDK's service-specific endpoint setting (what `AWS_ENDPOINT_URL_KINESIS` gives from the
+/// environment): the Kinesis client made from the config talks to the local Kinesis.
+#[derive(Debug)]
+struct KinesisEndpoint(String);
+
+impl LoadServiceConfig for KinesisEndpoint {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        (key.service_id() == "Kinesis" && key.env() == "AWS_ENDPOINT_URL").then(|| self.0.clone())
     }
 }
 
@@ -348,8 +468,8 @@ fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// This workspace's cached tools folder (`<target>/tools`).
-fn tools_dir() -> PathBuf {
+/// This workspace's cached tools folder (`<target>/tools`), where the pinned Python tools live.
+pub fn tools_dir() -> PathBuf {
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     // localstack/emulator/ → the workspace root.
     let workspace_root = manifest_dir.ancestors().nth(2).unwrap_or(manifest_dir);
@@ -371,23 +491,44 @@ mod tests {
         assert_eq!(Backend::Moto.to_string(), "moto server");
     }
 
-    #[test]
-    fn an_external_endpoint_must_be_a_url() {
-        let err = Emulator::external("localhost:4566".into()).expect_err("no scheme");
+    #[tokio::test]
+    async fn an_external_endpoint_must_be_a_url() {
+        let options = Options::default();
+        let err = Emulator::external("localhost:4566".into(), &options)
+            .await
+            .expect_err("no scheme");
         assert!(
             matches!(err, EmulatorError::InvalidEndpoint { .. }),
             "{err}"
         );
-        let emulator = Emulator::external("http://localhost:4566/".into()).expect("a URL");
+        let emulator = Emulator::external("http://localhost:4566/".into(), &options)
+            .await
+            .expect("a URL");
         assert_eq!(emulator.backend(), Backend::External);
         assert_eq!(emulator.endpoint(), "http://localhost:4566");
     }
 
     #[tokio::test]
     async fn the_sdk_config_points_at_the_emulator_with_dummy_credentials() {
-        let emulator = Emulator::external("http://127.0.0.1:1".into()).expect("a URL");
+        let emulator = Emulator::external("http://127.0.0.1:1".into(), &Options::default())
+            .await
+            .expect("a URL");
         let config = emulator.sdk_config_in("us-east-1");
         assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:1"));
+        // Kinesis goes to the local Kinesis (the endpoint above answers nothing).
+        aws_sdk_kinesis::Client::new(&config)
+            .create_stream()
+            .stream_name("made-here")
+            .shard_count(1)
+            .send()
+            .await
+            .expect("the local Kinesis answers");
+        emulator
+            .kinesis()
+            .service()
+            .call("us-east-1", "DescribeStreamSummary", br#"{"StreamName":"made-here"}"#)
+            .await
+            .expect("the stream is in the local Kinesis, in the config's region");
         assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
         let credentials = config
             .credentials_provider()

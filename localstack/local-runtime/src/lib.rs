@@ -16,6 +16,7 @@
 pub mod apigw;
 pub mod esm;
 pub mod firehose;
+mod follow;
 pub mod lambda;
 mod retry;
 pub mod stream;

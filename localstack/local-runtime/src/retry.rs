@@ -10,6 +10,7 @@ pub(crate) struct Backoff {
     first: Duration,
     next: Duration,
     max: Duration,
+    attempts: u32,
 }
 
 impl Backoff {
@@ -19,6 +20,7 @@ impl Backoff {
             first,
             next: first,
             max,
+            attempts: 0,
         }
     }
 
@@ -26,12 +28,19 @@ impl Backoff {
     pub(crate) fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(self.max);
+        self.attempts += 1;
         delay
     }
 
     /// Starts again from the first delay, after a success.
     pub(crate) fn reset(&mut self) {
         self.next = self.first;
+        self.attempts = 0;
+    }
+
+    /// The delays given since the start or the last reset.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
     }
 }
 

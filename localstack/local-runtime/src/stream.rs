@@ -1,6 +1,9 @@
 //! Reading a Kinesis stream shard by shard, as the event source mapping and Firehose both do:
-//! `ListShards`, `GetShardIterator` at a starting position, `GetRecords` in a loop; an expired
-//! iterator is replaced by one after the last record read; failed calls are retried with backoff.
+//! `ListShards`, `GetShardIterator` at a starting position, `GetRecords` in a loop at most once
+//! per interval (AWS's consumers poll each shard once a second, which keeps two of them inside a
+//! shard's 5 reads a second); an expired iterator is replaced by one after the last record read;
+//! failed calls (a read throttled by the shard's limits too) are retried with backoff. A closed
+//! shard ends with its children, which [`crate::follow`] reads next.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -13,7 +16,8 @@ use aws_sdk_kinesis::primitives::DateTime as SdkDateTime;
 use aws_sdk_kinesis::types::{EncryptionType, Record, ShardIteratorType};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
-use tracing::warn;
+use tokio::time::Instant;
+use tracing::{debug, warn};
 
 use crate::retry::{Backoff, sleep_or_stop};
 
@@ -141,11 +145,28 @@ pub enum StreamError {
     },
 }
 
-/// The ids of the stream's shards, in the order Kinesis lists them.
+/// A shard as `ListShards` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShardInfo {
+    pub(crate) id: String,
+    /// Its parent and adjacent parent, when resharding made it.
+    pub(crate) parents: Vec<String>,
+    /// Whether it still takes writes (no ending sequence number).
+    pub(crate) open: bool,
+}
+
+/// A child of a closed shard, as `GetRecords` names it at the shard's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChildShard {
+    pub(crate) id: String,
+    pub(crate) parents: Vec<String>,
+}
+
+/// The stream's shards, open and closed, in the order Kinesis lists them.
 pub(crate) async fn list_shards(
     client: &Client,
     stream: &StreamArn,
-) -> Result<Vec<String>, StreamError> {
+) -> Result<Vec<ShardInfo>, StreamError> {
     let mut shards = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
@@ -157,7 +178,18 @@ pub(crate) async fn list_shards(
             stream: stream.to_string(),
             message: DisplayErrorContext(&e).to_string(),
         })?;
-        shards.extend(output.shards().iter().map(|s| s.shard_id().to_owned()));
+        shards.extend(output.shards().iter().map(|s| ShardInfo {
+            id: s.shard_id().to_owned(),
+            parents: s
+                .parent_shard_id()
+                .into_iter()
+                .chain(s.adjacent_parent_shard_id())
+                .map(str::to_owned)
+                .collect(),
+            open: s
+                .sequence_number_range()
+                .is_none_or(|r| r.ending_sequence_number().is_none()),
+        }));
         match output.next_token() {
             Some(token) => next_token = Some(token.to_owned()),
             None => return Ok(shards),
@@ -170,8 +202,8 @@ pub(crate) async fn list_shards(
 pub(crate) enum Read {
     /// Records, in order; none when the reader is at the tip of the shard.
     Records(Vec<StreamRecord>),
-    /// The shard is closed and everything in it was read.
-    Closed,
+    /// The shard is closed and everything in it was read; its children follow.
+    Closed(Vec<ChildShard>),
     /// A stop came while reading.
     Stopped,
 }
@@ -185,18 +217,22 @@ pub(crate) struct ShardReader {
     start: StartingPosition,
     iterator: Option<String>,
     last_sequence_number: Option<String>,
-    closed: bool,
+    closed: Option<Vec<ChildShard>>,
     backoff: Backoff,
+    /// At most one `GetRecords` per interval.
+    interval: Duration,
+    last_call: Option<Instant>,
 }
 
 impl ShardReader {
-    /// A reader of `shard_id` positioned at `start`: for [`StartingPosition::Latest`], records
-    /// put after this returns are read.
+    /// A reader of `shard_id` positioned at `start`, calling `GetRecords` at most once per
+    /// `interval`: for [`StartingPosition::Latest`], records put after this returns are read.
     pub(crate) async fn open(
         client: Client,
         stream: StreamArn,
         shard_id: String,
         start: StartingPosition,
+        interval: Duration,
     ) -> Result<ShardReader, StreamError> {
         let mut reader = ShardReader {
             client,
@@ -205,8 +241,10 @@ impl ShardReader {
             start,
             iterator: None,
             last_sequence_number: None,
-            closed: false,
+            closed: None,
             backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            interval,
+            last_call: None,
         };
         reader.iterator = Some(reader.acquire().await?);
         Ok(reader)
@@ -217,14 +255,21 @@ impl ShardReader {
         &self.shard_id
     }
 
-    /// Reads up to `limit` records (at most 10,000), retrying failed calls until `stop`.
+    /// Reads up to `limit` records (at most 10,000), retrying failed calls until `stop`; waits
+    /// first when the last call was less than the interval ago.
     pub(crate) async fn read(&mut self, limit: u32, stop: &mut watch::Receiver<bool>) -> Read {
         loop {
             if *stop.borrow() {
                 return Read::Stopped;
             }
-            if self.closed {
-                return Read::Closed;
+            if let Some(children) = &self.closed {
+                return Read::Closed(children.clone());
+            }
+            if let Some(last) = self.last_call {
+                let wait = (last + self.interval).saturating_duration_since(Instant::now());
+                if !wait.is_zero() && sleep_or_stop(wait, stop).await {
+                    return Read::Stopped;
+                }
             }
             let iterator = match self.iterator.take() {
                 Some(iterator) => iterator,
@@ -239,6 +284,7 @@ impl ShardReader {
                     }
                 },
             };
+            self.last_call = Some(Instant::now());
             let result = self
                 .client
                 .get_records()
@@ -259,12 +305,34 @@ impl ShardReader {
                     }
                     match output.next_shard_iterator() {
                         Some(next) => self.iterator = Some(next.to_owned()),
-                        None => self.closed = true,
+                        None => {
+                            self.closed = Some(
+                                output
+                                    .child_shards()
+                                    .iter()
+                                    .map(|c| ChildShard {
+                                        id: c.shard_id().to_owned(),
+                                        parents: c.parent_shards().to_vec(),
+                                    })
+                                    .collect(),
+                            );
+                        }
                     }
                     return Read::Records(records);
                 }
                 Err(SdkError::ServiceError(e)) if e.err().is_expired_iterator_exception() => {
                     // The next round positions a new iterator after the last record read.
+                }
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_provisioned_throughput_exceeded_exception() =>
+                {
+                    // The shard's read limit, shared with the other consumers: as AWS's
+                    // consumers do, wait and read again.
+                    debug!(stream = %self.stream, shard = %self.shard_id, "GetRecords throttled, reading again later");
+                    self.iterator = Some(iterator);
+                    if sleep_or_stop(self.backoff.next_delay(), stop).await {
+                        return Read::Stopped;
+                    }
                 }
                 Err(error) => {
                     warn!(

@@ -32,8 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emulator::{Backend, Emulator};
-use event_contract::env;
+use emulator::Emulator;
 use local_runtime::apigw::ApiGateway;
 use local_runtime::esm::{self, EventSourceMapping, InvocationRecord, Redriven};
 use local_runtime::firehose::{DeliveryStream, Timing};
@@ -155,11 +154,6 @@ pub enum PipelineError {
     },
 }
 
-/// moto 5.2.5's Kinesis numbers a shard's records without a lock (`Shard.put_record`: "this
-/// function is not safe for concurrency"): two `PutRecords` reaching one shard at once can take
-/// the same sequence number, and one record replaces the other. Measured here: 2 of 4,000
-/// events lost with 8 environments of ingest. So on moto, each function that writes to a stream
-/// (it is given `KINESIS_STREAM_NAME`) runs in one execution environment.
 /// `GetApiKey --include-value`.
 async fn api_key_value(
     apigateway: &aws_sdk_apigateway::Client,
@@ -179,21 +173,6 @@ async fn api_key_value(
     key.value()
         .map(str::to_owned)
         .ok_or_else(|| failed("the service answered no value".into()))
-}
-
-fn one_kinesis_writer_each(plan: &mut Plan) {
-    for function in &mut plan.functions {
-        let config = &mut function.config;
-        if config.environment.contains_key(env::KINESIS_STREAM_NAME) && config.concurrency.get() > 1
-        {
-            warn!(
-                function = %config.name,
-                environments = config.concurrency.get(),
-                "one execution environment instead: moto loses records put to one shard at once"
-            );
-            config.concurrency = NonZeroUsize::MIN;
-        }
-    }
 }
 
 /// A function behind an event source mapping, with the fault drill in front of it.
@@ -247,17 +226,16 @@ impl Pipeline {
         binaries: &FunctionBinaries,
         options: PipelineOptions,
     ) -> Result<Pipeline, PipelineError> {
+        let kinesis_endpoint = emulator.kinesis_endpoint();
         let settings = PlanSettings {
             endpoint_url: emulator.endpoint(),
+            kinesis_endpoint_url: &kinesis_endpoint,
             max_environments: options.max_environments,
             log_dir: options.log_dir.as_deref(),
             api_port: options.api_port,
         };
         let mut plan = Plan::new(template, &deployed.context, binaries, &settings)
             .map_err(PipelineError::Plan)?;
-        if emulator.backend() == Backend::Moto {
-            one_kinesis_writer_each(&mut plan);
-        }
         let config = emulator.sdk_config_in(&deployed.context.region);
         let kinesis = aws_sdk_kinesis::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);

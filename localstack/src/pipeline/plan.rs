@@ -79,6 +79,8 @@ pub enum PlanError {
 pub struct PlanSettings<'a> {
     /// The emulator's endpoint, given to the functions.
     pub endpoint_url: &'a str,
+    /// The local Kinesis's endpoint, given to the functions as `AWS_ENDPOINT_URL_KINESIS`.
+    pub kinesis_endpoint_url: &'a str,
     /// Execution environments per function at most (the function's reserved concurrency caps it
     /// further).
     pub max_environments: NonZeroUsize,
@@ -336,7 +338,11 @@ fn function(
         },
         None => LoggingConfig::default(),
     };
-    let defaults = FunctionConfig::new(&name, &bootstrap, settings.endpoint_url);
+    let mut defaults = FunctionConfig::new(&name, &bootstrap, settings.endpoint_url);
+    defaults.service_endpoints.insert(
+        "KINESIS".to_owned(),
+        settings.kinesis_endpoint_url.to_owned(),
+    );
     let concurrency = match p.i32("ReservedConcurrentExecutions")? {
         None => settings.max_environments,
         Some(reserved) => usize::try_from(reserved)
@@ -1060,6 +1066,7 @@ mod tests {
     fn settings() -> PlanSettings<'static> {
         PlanSettings {
             endpoint_url: "http://127.0.0.1:5000",
+            kinesis_endpoint_url: "http://127.0.0.1:5001",
             max_environments: NonZeroUsize::new(3).expect("not zero"),
             log_dir: Some(Path::new("/logs")),
             api_port: 0,
@@ -1105,6 +1112,10 @@ mod tests {
             assert_eq!(config.region, "us-east-2");
             assert_eq!(config.account_id, ACCOUNT);
             assert_eq!(config.endpoint_url, "http://127.0.0.1:5000");
+            assert_eq!(
+                config.service_endpoints.get("KINESIS").map(String::as_str),
+                Some("http://127.0.0.1:5001")
+            );
             assert_eq!(config.logging.format, LogFormat::Json);
             assert_eq!(
                 config.logging.application_log_level.as_deref(),

@@ -1,4 +1,4 @@
-//! Python command-line tools (cfn-lint, checkov, moto, cargo-zigbuild with zig) installed on first use into
+//! Python command-line tools (cfn-lint, checkov, moto, the AWS CLI, cargo-zigbuild with zig) installed on first use into
 //! a cached virtual environment under the Cargo target folder, pinned to one version, as
 //! testcontainers pulls an image on first use. A new machine needs only `python3`.
 
@@ -32,6 +32,14 @@ pub const CHECKOV: PythonTool = PythonTool {
     requirement: "checkov==3.3.30",
     with: &[],
     script: "checkov",
+};
+
+/// The AWS CLI (v1, the one on PyPI): a real client of the local Kinesis in the tests, as a user
+/// of `cargo run -p localstack -- up` runs it.
+pub const AWS_CLI: PythonTool = PythonTool {
+    requirement: "awscli==1.46.3",
+    with: &[],
+    script: "aws",
 };
 
 /// `cargo-zigbuild` with the zig toolchain it drives (the `ziglang` wheel): C compiler and linker

@@ -1,5 +1,6 @@
-//! The running mapping: one task per shard reading batches and passing them through the
-//! function, and the on-failure destination.
+//! The running mapping: the stream followed shard by shard ([`crate::follow`]: one `GetRecords`
+//! per shard a second, up to 10,000 records, children after their parents), each read passed
+//! through the function in batches of `BatchSize`, in order, and the on-failure destination.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,6 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::batch::{self, Policy, Stopped};
@@ -18,11 +18,14 @@ use super::event::event_record;
 use super::record::{Discarded, InvocationRecord};
 use crate::lambda::{Invoke, MAX_PAYLOAD_BYTES};
 use crate::retry::{Backoff, sleep_or_stop};
-use crate::stream::{Read, ShardReader, StreamError, StreamRecord, list_shards};
+use crate::follow::{Follower, Reading, ShardConsumer};
+use crate::stream::{StreamError, StreamRecord};
 
-/// How long a shard's poller waits when the shard has no new records: Lambda polls a shard
-/// once per second at its base rate.
+/// How often a shard is read: Lambda polls each shard once per second at its base rate.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Records one read takes at most, whatever the batch size: `GetRecords`'s limit.
+pub const RECORDS_PER_READ: u32 = 10_000;
 
 /// Why a mapping could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,19 +49,19 @@ pub enum StartError {
 }
 
 /// A Kinesis event source mapping running locally: each shard of the stream is read from the
-/// starting position, one batch at a time, in order, and passed through the function. Stopping
-/// lets the invocation in flight finish.
+/// starting position and passed through the function one batch at a time, in order; after a
+/// resharding, the children are read once their parents are. Stopping lets the invocation in
+/// flight finish.
 #[derive(Debug)]
 pub struct EventSourceMapping {
-    stop: watch::Sender<bool>,
-    shards: Vec<JoinHandle<()>>,
+    follower: Follower,
     processed: Arc<AtomicU64>,
 }
 
 impl EventSourceMapping {
-    /// Starts polling every shard of the stream of `config` for `function`. Shards are
-    /// positioned before this returns: with `LATEST`, records put afterwards are delivered.
-    /// Shards are those of the stream at start; a resharding is not followed.
+    /// Starts polling every shard of the stream of `config` for `function`, each at most once
+    /// per `poll_interval`. Shards are positioned before this returns: with `LATEST`, records
+    /// put afterwards are delivered.
     pub async fn start<I: Invoke + 'static>(
         config: &EventSourceMappingConfig,
         function: Arc<I>,
@@ -71,41 +74,28 @@ impl EventSourceMapping {
             Some(queue) => Some(Arc::new(Destination::resolve(sqs, queue).await?)),
             None => None,
         };
-        let (stop, stop_rx) = watch::channel(false);
         let processed = Arc::new(AtomicU64::new(0));
-        let mut readers = Vec::new();
-        for shard_id in list_shards(&kinesis, &settings.stream).await? {
-            let reader = ShardReader::open(
-                kinesis.clone(),
-                settings.stream.clone(),
-                shard_id,
-                settings.starting_position,
-            )
-            .await?;
-            readers.push(reader);
-        }
+        let poller = Arc::new(ShardPoller {
+            settings: settings.clone(),
+            function,
+            destination,
+            processed: processed.clone(),
+        });
+        let reading = Reading {
+            start: settings.starting_position,
+            interval: poll_interval,
+            limit: RECORDS_PER_READ,
+        };
+        let follower =
+            Follower::start(kinesis, settings.stream.clone(), reading, poller).await?;
         info!(
             stream = %settings.stream,
             function = %settings.function_arn,
-            shards = readers.len(),
+            shards = follower.first_shards(),
             "event source mapping started"
         );
-        let shards = readers
-            .into_iter()
-            .map(|reader| {
-                let poller = ShardPoller {
-                    settings: settings.clone(),
-                    function: function.clone(),
-                    destination: destination.clone(),
-                    processed: processed.clone(),
-                    poll_interval,
-                };
-                tokio::spawn(poller.run(reader, stop_rx.clone()))
-            })
-            .collect();
         Ok(EventSourceMapping {
-            stop,
-            shards,
+            follower,
             processed,
         })
     }
@@ -117,47 +107,37 @@ impl EventSourceMapping {
 
     /// Stops polling and waits for the shards' pollers; an invocation in flight finishes.
     pub async fn stop(self) {
-        self.stop.send_replace(true);
-        for shard in self.shards {
-            // A poller that panicked has nothing left to stop.
-            let _ = shard.await;
-        }
+        self.follower.stop().await;
         info!("event source mapping stopped");
     }
 }
 
-/// Polls one shard.
+/// Passes what is read from the shards through the function.
 struct ShardPoller<I> {
     settings: Arc<Settings>,
     function: Arc<I>,
     destination: Option<Arc<Destination>>,
     processed: Arc<AtomicU64>,
-    poll_interval: Duration,
+}
+
+impl<I: Invoke + 'static> ShardConsumer for ShardPoller<I> {
+    async fn consume<'a>(
+        &'a self,
+        shard_id: &'a str,
+        records: Vec<StreamRecord>,
+        stop: &'a mut watch::Receiver<bool>,
+    ) -> bool {
+        let batch_size = usize::try_from(self.settings.batch_size).unwrap_or(usize::MAX);
+        for batch in records.chunks(batch_size.max(1)) {
+            if self.deliver(shard_id, batch, stop).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 impl<I: Invoke> ShardPoller<I> {
-    async fn run(self, mut reader: ShardReader, mut stop: watch::Receiver<bool>) {
-        loop {
-            let records = match reader.read(self.settings.batch_size, &mut stop).await {
-                Read::Records(records) => records,
-                Read::Closed | Read::Stopped => break,
-            };
-            if records.is_empty() {
-                if sleep_or_stop(self.poll_interval, &mut stop).await {
-                    break;
-                }
-                continue;
-            }
-            if self
-                .deliver(reader.shard_id(), &records, &mut stop)
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    }
-
     /// Passes a batch read from the shard through the function, in parts within the invocation
     /// payload limit.
     async fn deliver(

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::DisplayErrorContext;
+use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use serde_json::Value;
 use tracing::info;
@@ -23,6 +23,7 @@ use super::mapping::within_payload_limit;
 use super::record::KinesisBatchInfo;
 use super::response::{self, Reported};
 use crate::lambda::{Invoke, InvokeError};
+use crate::retry::Backoff;
 use crate::stream::{StreamRecord, compare_sequence_numbers};
 
 /// The most `GetRecords` calls one redrive makes: Kinesis may answer empty pages before the
@@ -201,6 +202,9 @@ pub async fn redrive<I: Invoke>(
 }
 
 /// The records of the shard from the batch's first sequence number to its last, in order.
+/// Throttled `GetRecords` made again at most, per read.
+const MAX_THROTTLED_READS: u32 = 20;
+
 async fn read_range(
     kinesis: &Client,
     stream_name: &str,
@@ -231,13 +235,27 @@ async fn read_range(
                 "the end of the range was not reached within {MAX_READS} reads"
             )));
         }
-        let output = kinesis
-            .get_records()
-            .shard_iterator(current)
-            .limit(10_000)
-            .send()
-            .await
-            .map_err(|e| error(DisplayErrorContext(&e).to_string()))?;
+        // The shard's read limit is shared with the mapping and Firehose: a throttled read is
+        // made again a little later, as a consumer does.
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
+        let output = loop {
+            match kinesis
+                .get_records()
+                .shard_iterator(&current)
+                .limit(10_000)
+                .send()
+                .await
+            {
+                Ok(output) => break output,
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_provisioned_throughput_exceeded_exception()
+                        && backoff.attempts() < MAX_THROTTLED_READS =>
+                {
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(e) => return Err(error(DisplayErrorContext(&e).to_string())),
+            }
+        };
         for record in output.records() {
             let record = StreamRecord::from_sdk(record);
             if compare_sequence_numbers(&record.sequence_number, &batch.end_sequence_number).is_gt()

@@ -14,8 +14,9 @@ use tracing::{error, info, warn};
 
 use super::buffer::{Batch, Buffer};
 use super::config::{ConfigError, DeliveryStreamConfig, Settings};
-use crate::retry::{Backoff, sleep_or_stop};
-use crate::stream::{Read, ShardReader, StartingPosition, StreamError, StreamRecord, list_shards};
+use crate::retry::Backoff;
+use crate::follow::{Follower, Reading, ShardConsumer};
+use crate::stream::{StartingPosition, StreamError, StreamRecord};
 
 /// The Firehose stream version in object names: 1 until the configuration changes, which it
 /// does not here.
@@ -62,7 +63,7 @@ pub enum StartError {
 pub struct DeliveryStream {
     settings: Arc<Settings>,
     stop: watch::Sender<bool>,
-    readers: Vec<JoinHandle<()>>,
+    follower: Follower,
     writer: JoinHandle<()>,
     counts: Arc<Counts>,
 }
@@ -88,32 +89,21 @@ impl DeliveryStream {
             settings.interval = interval;
         }
         let settings = Arc::new(settings);
-        let mut readers = Vec::new();
-        for shard_id in list_shards(&kinesis, &settings.source).await? {
-            let reader = ShardReader::open(
-                kinesis.clone(),
-                settings.source.clone(),
-                shard_id,
-                StartingPosition::Latest,
-            )
-            .await?;
-            readers.push(reader);
-        }
         let (stop, stop_rx) = watch::channel(false);
         let (records_tx, records_rx) = mpsc::channel(16);
         let counts = Arc::new(Counts::default());
-        let readers = readers
-            .into_iter()
-            .map(|reader| {
-                tokio::spawn(read_shard(
-                    reader,
-                    records_tx.clone(),
-                    stop_rx.clone(),
-                    timing.poll_interval,
-                    counts.clone(),
-                ))
-            })
-            .collect();
+        // Firehose reads each shard of its source once a second, from the newest records on.
+        let reading = Reading {
+            start: StartingPosition::Latest,
+            interval: timing.poll_interval,
+            limit: 10_000,
+        };
+        let forward = Arc::new(Forward {
+            records: records_tx,
+            counts: counts.clone(),
+        });
+        let follower =
+            Follower::start(kinesis, settings.source.clone(), reading, forward).await?;
         let writer = Writer {
             settings: settings.clone(),
             s3,
@@ -132,7 +122,7 @@ impl DeliveryStream {
         Ok(DeliveryStream {
             settings,
             stop,
-            readers,
+            follower,
             writer,
             counts,
         })
@@ -168,39 +158,33 @@ impl DeliveryStream {
 
     /// Stops reading, delivers what is buffered, and waits for it.
     pub async fn stop(self) {
+        self.follower.stop().await;
+        // The readers are done: the writer delivers what is buffered and ends.
         self.stop.send_replace(true);
-        for reader in self.readers {
-            // A reader that panicked has nothing left to stop.
-            let _ = reader.await;
-        }
         let _ = self.writer.await;
         info!(delivery_stream = %self.settings.name, "delivery stream stopped");
     }
 }
 
-async fn read_shard(
-    mut reader: ShardReader,
+/// Hands what is read to the writer.
+struct Forward {
     records: mpsc::Sender<Vec<StreamRecord>>,
-    mut stop: watch::Receiver<bool>,
-    poll_interval: Duration,
     counts: Arc<Counts>,
-) {
-    loop {
-        match reader.read(10_000, &mut stop).await {
-            Read::Records(batch) if batch.is_empty() => {
-                if sleep_or_stop(poll_interval, &mut stop).await {
-                    break;
-                }
-            }
-            Read::Records(batch) => {
-                let read = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-                if records.send(batch).await.is_err() {
-                    break;
-                }
-                counts.read.fetch_add(read, Ordering::Relaxed);
-            }
-            Read::Closed | Read::Stopped => break,
+}
+
+impl ShardConsumer for Forward {
+    async fn consume<'a>(
+        &'a self,
+        _shard_id: &'a str,
+        records: Vec<StreamRecord>,
+        _stop: &'a mut watch::Receiver<bool>,
+    ) -> bool {
+        let read = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        if self.records.send(records).await.is_err() {
+            return false;
         }
+        self.counts.read.fetch_add(read, Ordering::Relaxed);
+        true
     }
 }
 

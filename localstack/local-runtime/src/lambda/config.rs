@@ -30,6 +30,9 @@ pub struct FunctionConfig {
     /// The emulator's endpoint, given to the function as `AWS_ENDPOINT_URL` so its SDK clients
     /// never reach AWS.
     pub endpoint_url: String,
+    /// Endpoints of single services, given as `AWS_ENDPOINT_URL_<SERVICE>` (the SDKs' and the
+    /// CLI's service-specific endpoint setting): `KINESIS` → the local Kinesis. Default none.
+    pub service_endpoints: BTreeMap<String, String>,
     /// How many execution environments run at once: `ReservedConcurrentExecutions`, or fewer
     /// to spare the machine. Default 1.
     pub concurrency: NonZeroUsize,
@@ -55,6 +58,7 @@ impl FunctionConfig {
             region: "us-east-1".to_owned(),
             account_id: "123456789012".to_owned(),
             endpoint_url: endpoint_url.into(),
+            service_endpoints: BTreeMap::new(),
             concurrency: NonZeroUsize::MIN,
             log_file: None,
         }
@@ -115,6 +119,11 @@ impl FunctionConfig {
             ("AWS_SESSION_TOKEN", DUMMY_CREDENTIAL.to_owned()),
         ];
         env.extend(lambda.map(|(name, value)| (name.to_owned(), value)));
+        env.extend(
+            self.service_endpoints
+                .iter()
+                .map(|(service, url)| (format!("AWS_ENDPOINT_URL_{service}"), url.clone())),
+        );
         // Lambda applies the level only to the JSON format.
         match (&self.logging.format, &self.logging.application_log_level) {
             (LogFormat::Json, Some(level)) => {

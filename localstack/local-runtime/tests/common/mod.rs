@@ -59,37 +59,50 @@ pub struct Put {
     pub sequence_number: String,
 }
 
-/// Puts `data` with partition keys `key-<i>`, in requests of up to 500.
+/// Puts `data` with partition keys `key-<i>`, in requests of up to 500, as a producer does:
+/// records a shard refused over its write limit are sent again (a little later, bounded).
 pub async fn put(aws: &Aws, stream: &str, data: &[String]) -> Vec<Put> {
     let mut puts = Vec::new();
     for (chunk_index, chunk) in data.chunks(500).enumerate() {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                PutRecordsRequestEntry::builder()
-                    .data(Blob::new(d.as_bytes()))
-                    .partition_key(format!("key-{}", chunk_index * 500 + i))
-                    .build()
-                    .expect("an entry")
-            })
-            .collect();
-        let output = aws
-            .kinesis
-            .put_records()
-            .stream_name(stream)
-            .set_records(Some(entries))
-            .send()
-            .await
-            .expect("the records are put");
-        assert_eq!(output.failed_record_count(), Some(0));
-        for (d, result) in chunk.iter().zip(output.records()) {
-            puts.push(Put {
-                data: d.clone(),
-                shard_id: result.shard_id().unwrap_or_default().to_owned(),
-                sequence_number: result.sequence_number().unwrap_or_default().to_owned(),
-            });
+        let mut results: Vec<Option<Put>> = vec![None; chunk.len()];
+        for attempt in 0.. {
+            let pending: Vec<usize> = (0..chunk.len()).filter(|&i| results[i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            assert!(attempt < 40, "the stream kept refusing {} records", pending.len());
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            let entries = pending
+                .iter()
+                .map(|&i| {
+                    PutRecordsRequestEntry::builder()
+                        .data(Blob::new(chunk[i].as_bytes()))
+                        .partition_key(format!("key-{}", chunk_index * 500 + i))
+                        .build()
+                        .expect("an entry")
+                })
+                .collect();
+            let output = aws
+                .kinesis
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(entries))
+                .send()
+                .await
+                .expect("the records are put");
+            for (&i, result) in pending.iter().zip(output.records()) {
+                if result.error_code().is_none() {
+                    results[i] = Some(Put {
+                        data: chunk[i].clone(),
+                        shard_id: result.shard_id().unwrap_or_default().to_owned(),
+                        sequence_number: result.sequence_number().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
         }
+        puts.extend(results.into_iter().flatten());
     }
     puts
 }
