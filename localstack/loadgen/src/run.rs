@@ -496,6 +496,11 @@ async fn drive<T: Transport>(shared: &Shared<T>, state: &mut State) {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        if Instant::now() >= shared.deadline {
+            // A connection freed by a request abandoned at the deadline: send nothing more,
+            // and let the deadline abandon this one too.
+            std::future::pending::<()>().await;
+        }
         if state.queued {
             state.queued = false;
             shared.queued.fetch_sub(1, Ordering::Relaxed);
