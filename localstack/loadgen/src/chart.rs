@@ -45,44 +45,19 @@ fn draw(
     let accepted = series(|s| s.accepted_events);
     let throttled = series(|s| s.throttled_requests);
     let failed = series(|s| s.failed_requests);
-    let y_max = offered
-        .iter()
-        .chain(&accepted)
-        .chain(&throttled)
-        .chain(&failed)
-        .map(|p| p.1)
-        .fold(1.0, f64::max)
-        * 1.1;
-    let mut chart = ChartBuilder::on(&top)
-        .caption(
-            format!("{}: {}", report.settings.target, report.settings.schedule),
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(32)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0u64..x_max, 0f64..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("per second")
-        .draw()?;
-    for (name, points, color) in [
-        (OFFERED, offered, BLUE),
-        (ACCEPTED, accepted, GREEN),
-        (THROTTLED, throttled, MAGENTA),
-        (FAILED, failed, RED),
-    ] {
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    let caption = format!("{}: {}", report.settings.target, report.settings.schedule);
+    panel(
+        &top,
+        Some(&caption),
+        ("seconds", "per second"),
+        x_max,
+        [
+            (OFFERED, offered, BLUE),
+            (ACCEPTED, accepted, GREEN),
+            (THROTTLED, throttled, MAGENTA),
+            (FAILED, failed, RED),
+        ],
+    )?;
 
     let latency = |f: fn(&Second) -> u64| -> Vec<(u64, f64)> {
         seconds
@@ -93,18 +68,47 @@ fn draw(
     };
     let p50 = latency(|s| s.p50_us);
     let p99 = latency(|s| s.p99_us);
-    let y_max = p50.iter().chain(&p99).map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    let mut chart = ChartBuilder::on(&bottom)
+    panel(
+        &bottom,
+        None,
+        ("seconds (latency of the requests scheduled in each)", "ms"),
+        x_max,
+        [(P50, p50, CYAN), (P99, p99, BLACK)],
+    )
+}
+
+/// A named line, its points and its colour.
+type Series<'n> = (&'n str, Vec<(u64, f64)>, RGBColor);
+
+/// One chart on `area`: axes from 0 to `x_max` and to a tenth above the highest point,
+/// described by `desc`; each series a line; the legend.
+fn panel<const N: usize>(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: Option<&str>,
+    desc: (&str, &str),
+    x_max: u64,
+    series: [Series<'_>; N],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let y_max = series
+        .iter()
+        .flat_map(|(_, points, _)| points.iter().map(|p| p.1))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut builder = ChartBuilder::on(area);
+    if let Some(caption) = caption {
+        builder.caption(caption, ("sans-serif", 18));
+    }
+    let mut chart = builder
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(64)
         .build_cartesian_2d(0u64..x_max, 0f64..y_max)?;
     chart
         .configure_mesh()
-        .x_desc("seconds (latency of the requests scheduled in each)")
-        .y_desc("ms")
+        .x_desc(desc.0)
+        .y_desc(desc.1)
         .draw()?;
-    for (name, points, color) in [(P50, p50, CYAN), (P99, p99, BLACK)] {
+    for (name, points, color) in series {
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(name)

@@ -40,14 +40,8 @@ pub enum Schedule {
     Constant { rps: f64, duration: Duration },
     /// Each step's rate for its duration, in order.
     Step(Vec<Step>),
-    /// `base` for `before`, `peak` for `duration`, `base` for `after`.
-    Spike {
-        base: f64,
-        peak: f64,
-        duration: Duration,
-        before: Duration,
-        after: Duration,
-    },
+    /// A baseline, a spike, the baseline again.
+    Spike(Spike),
     /// From `from` to `to` requests per second, linearly, over `duration`.
     Ramp {
         from: f64,
@@ -63,6 +57,16 @@ pub struct Step {
     pub rps: f64,
     /// How long.
     pub duration: Duration,
+}
+
+/// [`Schedule::Spike`]: `base` for `before`, `peak` for `duration`, `base` for `after`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spike {
+    pub base: f64,
+    pub peak: f64,
+    pub duration: Duration,
+    pub before: Duration,
+    pub after: Duration,
 }
 
 /// A piece of a schedule: the rate goes linearly from `from` to `to` over `duration`.
@@ -110,16 +114,10 @@ impl Schedule {
                 .iter()
                 .map(|s| Segment::constant(s.rps, s.duration))
                 .collect(),
-            Schedule::Spike {
-                base,
-                peak,
-                duration,
-                before,
-                after,
-            } => [
-                Segment::constant(*base, *before),
-                Segment::constant(*peak, *duration),
-                Segment::constant(*base, *after),
+            Schedule::Spike(s) => [
+                Segment::constant(s.base, s.before),
+                Segment::constant(s.peak, s.duration),
+                Segment::constant(s.base, s.after),
             ]
             .into_iter()
             .filter(|s| !s.duration.is_zero())
@@ -165,39 +163,20 @@ impl Schedule {
     /// The same schedule with every rate multiplied by `factor` (durations unchanged): the
     /// spec's burst scaled down to what a machine can drive.
     pub fn scaled(&self, factor: f64) -> Schedule {
-        match self {
-            Schedule::Constant { rps, duration } => Schedule::Constant {
-                rps: rps * factor,
-                duration: *duration,
-            },
-            Schedule::Step(steps) => Schedule::Step(
-                steps
-                    .iter()
-                    .map(|s| Step {
-                        rps: s.rps * factor,
-                        duration: s.duration,
-                    })
-                    .collect(),
-            ),
-            Schedule::Spike {
-                base,
-                peak,
-                duration,
-                before,
-                after,
-            } => Schedule::Spike {
-                base: base * factor,
-                peak: peak * factor,
-                duration: *duration,
-                before: *before,
-                after: *after,
-            },
-            Schedule::Ramp { from, to, duration } => Schedule::Ramp {
-                from: from * factor,
-                to: to * factor,
-                duration: *duration,
-            },
+        let mut scaled = self.clone();
+        match &mut scaled {
+            Schedule::Constant { rps, .. } => *rps *= factor,
+            Schedule::Step(steps) => steps.iter_mut().for_each(|s| s.rps *= factor),
+            Schedule::Spike(s) => {
+                s.base *= factor;
+                s.peak *= factor;
+            }
+            Schedule::Ramp { from, to, .. } => {
+                *from *= factor;
+                *to *= factor;
+            }
         }
+        scaled
     }
 }
 
@@ -252,18 +231,14 @@ impl fmt::Display for Schedule {
                 }
                 Ok(())
             }
-            Schedule::Spike {
-                base,
-                peak,
-                duration,
-                before,
-                after,
-            } => write!(
+            Schedule::Spike(s) => write!(
                 f,
-                "spike:base={base},peak={peak},for={},before={},after={}",
-                DurationText(*duration),
-                DurationText(*before),
-                DurationText(*after)
+                "spike:base={},peak={},for={},before={},after={}",
+                s.base,
+                s.peak,
+                DurationText(s.duration),
+                DurationText(s.before),
+                DurationText(s.after)
             ),
             Schedule::Ramp { from, to, duration } => {
                 write!(f, "ramp:{from}..{to}:{}", DurationText(*duration))
@@ -392,14 +367,14 @@ impl FromStr for Schedule {
                         return Err(fail(pair, ScheduleProblem::DuplicateKey));
                     }
                 }
-                Schedule::Spike {
+                Schedule::Spike(Spike {
                     base: base.ok_or_else(|| fail(rest, ScheduleProblem::MissingKey("base")))?,
                     peak: peak.ok_or_else(|| fail(rest, ScheduleProblem::MissingKey("peak")))?,
                     duration: duration
                         .ok_or_else(|| fail(rest, ScheduleProblem::MissingKey("for")))?,
                     before: before.unwrap_or(DEFAULT_SPIKE_BASELINE),
                     after: after.unwrap_or(DEFAULT_SPIKE_BASELINE),
-                }
+                })
             }
             "ramp" => {
                 let (rates, duration) = rest
@@ -495,13 +470,13 @@ mod tests {
         );
         assert_eq!(
             parse("spike:base=500,peak=4000,for=10s"),
-            Ok(Schedule::Spike {
+            Ok(Schedule::Spike(Spike {
                 base: 500.0,
                 peak: 4000.0,
                 duration: Duration::from_secs(10),
                 before: DEFAULT_SPIKE_BASELINE,
                 after: DEFAULT_SPIKE_BASELINE,
-            })
+            }))
         );
         assert_eq!(
             parse("ramp:100..2000:1m"),
