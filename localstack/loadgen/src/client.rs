@@ -90,12 +90,16 @@ impl Http {
                 url: target.url.clone(),
             });
         }
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        // Small requests, sent at once: no Nagle delay on the generator's side.
+        tcp.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(Error::Tls)?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(tcp);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(connections)
             .pool_idle_timeout(Duration::from_secs(30))

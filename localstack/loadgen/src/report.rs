@@ -226,10 +226,10 @@ impl Report {
                 "max in flight / queued",
                 format!("{} / {}", s.max_in_flight, s.max_queued),
             ),
-            ("deadline", format!("{} s", ms(s.deadline_ms * 1000))),
+            ("deadline", format!("{} s", ms(s.deadline_ms))),
             ("resend attempts", s.resend_attempts.to_string()),
             ("started", self.started_at.clone()),
-            ("duration", format!("{} s", ms(self.duration_ms * 1000))),
+            ("duration", format!("{} s", ms(self.duration_ms))),
             ("planned requests", self.planned_requests.to_string()),
             (
                 "offered requests/s",
@@ -366,7 +366,7 @@ fn percentile_cells(p: &Percentiles) -> String {
         .join(" | ")
 }
 
-/// Microseconds as milliseconds with three decimals.
+/// Microseconds as milliseconds (or milliseconds as seconds) with three decimals.
 fn ms(us: u64) -> String {
     format!("{}.{:03}", us / 1000, us % 1000)
 }

@@ -759,7 +759,7 @@ fn start_progress<T: Transport>(
     let (stop, mut stopped) = tokio::sync::oneshot::channel();
     let shared = Arc::clone(shared);
     let task = tokio::spawn(async move {
-        let mut interval = tokio::time::interval(every);
+        let mut interval = tokio::time::interval_at(Instant::now() + every, every);
         loop {
             tokio::select! {
                 _ = interval.tick() => {}

@@ -238,13 +238,13 @@ pub async fn exactly_once(
         }
         tokio::time::sleep(watch.interval.min(Duration::from_millis(250))).await;
     }
-    // One more complete scan, for what arrives late and must not.
+    // One more complete scan, for what arrives late and must not; scans that keep failing
+    // are waited for a few intervals at most.
     let last = watch.polls();
-    while watch.polls() <= last && !watch.task.is_finished() {
+    let until = tokio::time::Instant::now() + watch.interval * 3 + Duration::from_secs(10);
+    while watch.polls() <= last && !watch.task.is_finished() && tokio::time::Instant::now() < until
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if lock(&watch.observed).last_error.is_some() && watch.polls() == 0 {
-            break;
-        }
     }
     let _ = watch.stop.send(true);
     let _ = watch.task.await;
