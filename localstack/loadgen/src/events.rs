@@ -32,6 +32,11 @@ use crate::Error;
 /// The most events in one request: ingest's limit.
 pub const MAX_EVENTS_PER_REQUEST: u16 = 500;
 
+/// The most users in the pool (the Zipf law keeps a weight for each).
+pub const MAX_USERS: u32 = 1_000_000;
+/// The most sessions of a user.
+pub const MAX_SESSIONS_PER_USER: u32 = 1000;
+
 /// How many events each request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PerRequest {
@@ -200,8 +205,13 @@ impl Generator {
                 value: config.malformed_share,
             });
         }
-        if config.users == 0 || config.sessions_per_user == 0 {
-            return Err(Error::EmptyPool);
+        if !(1..=MAX_USERS).contains(&config.users)
+            || !(1..=MAX_SESSIONS_PER_USER).contains(&config.sessions_per_user)
+        {
+            return Err(Error::Pool {
+                users: config.users,
+                sessions_per_user: config.sessions_per_user,
+            });
         }
         let (min, max) = match config.per_request {
             PerRequest::Fixed(n) => (n, n),
@@ -249,24 +259,30 @@ impl Generator {
         fastrand::Rng::with_seed(splitmix(self.config.seed ^ splitmix(request)))
     }
 
-    /// How many events request `request` carries (what [`Generator::request`] makes,
-    /// without making it).
-    pub fn count(&self, request: u64) -> usize {
-        self.draw_count(&mut self.rng(request))
+    /// How many events request `request` carries, and the position of its malformed event
+    /// if it has one: what [`Generator::request`] makes, without making it.
+    pub fn shape(&self, request: u64) -> (usize, Option<usize>) {
+        self.draw_shape(&mut self.rng(request))
     }
 
-    fn draw_count(&self, rng: &mut fastrand::Rng) -> usize {
-        usize::from(match self.config.per_request {
+    /// How many events request `request` carries.
+    pub fn count(&self, request: u64) -> usize {
+        self.shape(request).0
+    }
+
+    fn draw_shape(&self, rng: &mut fastrand::Rng) -> (usize, Option<usize>) {
+        let count = usize::from(match self.config.per_request {
             PerRequest::Fixed(n) => n,
             PerRequest::Range { min, max } => rng.u16(min..=max),
-        })
+        });
+        let malformed_at = (rng.f64() < self.config.malformed_share).then(|| rng.usize(..count));
+        (count, malformed_at)
     }
 
     /// The events of request `request`, stamped `now`.
     pub fn request(&self, request: u64, now: DateTime<Utc>) -> Vec<GeneratedEvent> {
         let mut rng = self.rng(request);
-        let count = self.draw_count(&mut rng);
-        let malformed_at = (rng.f64() < self.config.malformed_share).then(|| rng.usize(..count));
+        let (count, malformed_at) = self.draw_shape(&mut rng);
         let timestamp = now.to_rfc3339_opts(SecondsFormat::Millis, true);
         (0..count)
             .map(|i| {
@@ -483,6 +499,9 @@ mod tests {
         for r in 0..50 {
             let events = g.request(r, Utc::now());
             assert_eq!(events.iter().filter(|e| !e.valid).count(), 1);
+            let (count, at) = g.shape(r);
+            assert_eq!(count, events.len());
+            assert!(at.is_some_and(|i| !events[i].valid));
         }
         let clean = generator(PerRequest::Fixed(20), 0.0);
         assert!((0..50).all(|r| clean.request(r, Utc::now()).iter().all(|e| e.valid)));
@@ -558,6 +577,13 @@ mod tests {
                 ..EventsConfig::default()
             }),
             Err(Error::MalformedShare { .. })
+        ));
+        assert!(matches!(
+            Generator::new(&EventsConfig {
+                users: 0,
+                ..EventsConfig::default()
+            }),
+            Err(Error::Pool { users: 0, .. })
         ));
     }
 }

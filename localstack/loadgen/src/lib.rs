@@ -78,8 +78,12 @@ pub enum Error {
     MalformedShare { value: f64 },
     #[error("user choice {value:?} is not uniform, zipf or zipf:EXPONENT (0 to 10)")]
     UserChoice { value: String },
-    #[error("the partition-key pool is empty: users and sessions per user must be at least 1")]
-    EmptyPool,
+    #[error(
+        "the partition-key pool of {users} users with {sessions_per_user} sessions each is out of range (1 to 1000000 users, 1 to 1000 sessions)"
+    )]
+    Pool { users: u32, sessions_per_user: u32 },
+    #[error("the scaled schedule {schedule} asks for more than {max} requests per second")]
+    Rate { schedule: String, max: f64 },
     #[error("{name} must be at least 1")]
     Limit { name: &'static str },
     #[error("target {url:?} is not an http:// or https:// URL with a host")]

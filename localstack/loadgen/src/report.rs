@@ -160,7 +160,7 @@ pub struct Report {
     pub requests: Counts,
     /// Events, by outcome.
     pub events: Counts,
-    /// Malformed events among the offered (each in a request of its own that ingest refuses).
+    /// Malformed events among the offered: at most one a request, which ingest refuses whole.
     pub malformed_events: u64,
     /// Resends of the positions 503s named.
     pub resent: Resent,

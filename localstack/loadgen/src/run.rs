@@ -38,7 +38,7 @@ use crate::Error;
 use crate::client::{Answer, Http, Target, Transport};
 use crate::events::{self, EventsConfig, GeneratedEvent, Generator};
 use crate::report::{Counts, Latency, Percentiles, Report, Resent, Second, Settings};
-use crate::schedule::Schedule;
+use crate::schedule::{MAX_RATE, Schedule};
 
 /// How long after the schedule ends the run waits for answers, by default.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
@@ -318,6 +318,12 @@ pub async fn run_with<T: Transport>(
             name: "max in flight",
         });
     }
+    if test.schedule.peak_rps() > MAX_RATE {
+        return Err(Error::Rate {
+            schedule: test.schedule.to_string(),
+            max: MAX_RATE,
+        });
+    }
     let generator = Generator::new(&test.events)?;
     let deadline_after = limits.deadline_for(&test.schedule);
     let started_wall = SystemTime::now();
@@ -367,13 +373,15 @@ pub async fn run_with<T: Transport>(
         }
         sleep_until(scheduled).await;
         let lag = Instant::now().saturating_duration_since(scheduled);
-        let count = shared.generator.count(request) as u64;
+        let (count, malformed) = shared.generator.shape(request);
+        let count = count as u64;
         let full = shared.queued.load(Ordering::Relaxed) >= limits.max_queued;
         {
             let mut r = shared.recorder();
             r.max_lag = r.max_lag.max(lag);
             r.requests.offered += 1;
             r.events.offered += count;
+            r.malformed += u64::from(malformed.is_some());
             let second = &mut r.second(offset).counts;
             second.offered_requests += 1;
             second.offered_events += count;
@@ -484,8 +492,6 @@ async fn drive<T: Transport>(shared: &Shared<T>, state: &mut State) {
     let request = state.request;
     let mut rng = fastrand::Rng::with_seed(request ^ 0x5EED);
     let events = shared.generator.request(request, Utc::now());
-    let malformed = events.iter().filter(|e| !e.valid).count() as u64;
-    shared.recorder().malformed += malformed;
     state.pending = (0..events.len()).collect();
     state.events = events;
     let limits = &shared.limits;
