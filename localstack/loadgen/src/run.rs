@@ -461,16 +461,12 @@ async fn one_request<T: Transport>(shared: &Shared<T>, request: u64, scheduled: 
     }
     if finished.is_err() {
         // At the deadline: what is unsettled is abandoned.
-        let count = if state.events.is_empty() {
-            shared.generator.count(request)
-        } else {
-            state.pending.len()
-        };
         let positions: Vec<usize> = if state.events.is_empty() {
-            (0..count).collect()
+            (0..shared.generator.count(request)).collect()
         } else {
-            state.pending.clone()
+            std::mem::take(&mut state.pending)
         };
+        let count = positions.len();
         let mut r = shared.recorder();
         add(&mut r.requests, Outcome::Abandoned, 1);
         add(&mut r.events, Outcome::Abandoned, count as u64);
