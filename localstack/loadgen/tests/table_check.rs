@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use bytes::Bytes;
 use loadgen::{
-    Answer, Auth, EventsConfig, Limits, LoadTest, PerRequest, Progress, Target, Transport,
+    Answer, Auth, EventsConfig, Limits, LoadTest, PerRequest, Progress, Run, Target, Transport,
     TransportError, VerifyOptions, Watch,
 };
 use serde_json::{Value, json};
@@ -140,6 +140,13 @@ fn test(seed: u64) -> LoadTest {
     }
 }
 
+/// `test` run against [`Storing`] into `items`.
+async fn storing_run(test: &LoadTest, items: &Items) -> Run {
+    loadgen::run_with(test, Arc::new(Storing(Arc::clone(items))), Progress::Quiet)
+        .await
+        .expect("runs")
+}
+
 const OPTIONS: VerifyOptions = VerifyOptions {
     settle: Duration::from_millis(600),
     interval: Duration::from_millis(100),
@@ -162,13 +169,7 @@ async fn a_faithful_table_holds_every_accepted_event_exactly_once() {
         test.events.seed,
         OPTIONS.interval,
     );
-    let run = loadgen::run_with(
-        &test,
-        Arc::new(Storing(Arc::clone(&items))),
-        Progress::Quiet,
-    )
-    .await
-    .expect("runs");
+    let run = storing_run(&test, &items).await;
     let v = loadgen::exactly_once(&run, &client, "metrics", &OPTIONS, Some(watch))
         .await
         .expect("the table is read");
@@ -194,13 +195,7 @@ async fn a_missing_a_refused_and_a_doubled_event_are_each_named() {
     let url = fake_dynamodb(Arc::clone(&items)).await;
     let client = client(&url);
     let test = test(12);
-    let run = loadgen::run_with(
-        &test,
-        Arc::new(Storing(Arc::clone(&items))),
-        Progress::Quiet,
-    )
-    .await
-    .expect("runs");
+    let run = storing_run(&test, &items).await;
     let accepted: Vec<String> = run.accepted_event_ids().collect();
     let refused = loadgen::events::event_id(12, 2, 1);
     {
