@@ -90,7 +90,11 @@ pub fn function_binaries() -> &'static FunctionBinaries {
 /// The core stack's template, deployed to `emulator` with placeholder function code (the
 /// pipeline runs the binaries of [`function_binaries`] locally; nothing runs the packages).
 pub async fn deploy_core(emulator: &Emulator) -> (Value, Deployed, SdkConfig) {
-    let app = app();
+    deploy_core_of(emulator, &app()).await
+}
+
+/// [`deploy_core`] for the core stack of `app` (another configuration).
+pub async fn deploy_core_of(emulator: &Emulator, app: &App) -> (Value, Deployed, SdkConfig) {
     let stack = &app.core.stack;
     let template = stack.synth().expect("a valid core stack").to_value();
     let config = emulator.sdk_config_in(&stack.env().region);

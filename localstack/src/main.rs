@@ -193,7 +193,9 @@ fn print_summary(
         url = pipeline.metrics_url()
     );
     println!();
-    println!("The AWS CLI and SDKs reach the emulator (Kinesis: the local one, with AWS's shard limits) with:");
+    println!(
+        "The AWS CLI and SDKs reach the emulator (Kinesis: the local one, with AWS's shard limits) with:"
+    );
     let exports: Vec<String> = emulator
         .client_env(region)
         .into_iter()

@@ -526,7 +526,11 @@ mod tests {
         emulator
             .kinesis()
             .service()
-            .call("us-east-1", "DescribeStreamSummary", br#"{"StreamName":"made-here"}"#)
+            .call(
+                "us-east-1",
+                "DescribeStreamSummary",
+                br#"{"StreamName":"made-here"}"#,
+            )
             .await
             .expect("the stream is in the local Kinesis, in the config's region");
         assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));

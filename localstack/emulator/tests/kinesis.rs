@@ -12,10 +12,11 @@ use serde_json::Value;
 /// Runs the pinned AWS CLI with the emulator's environment and nothing else of ours; its JSON.
 /// (Awaited, not blocking: the local Kinesis answers on this test's runtime.)
 async fn aws(emulator: &Emulator, args: &[&str]) -> Value {
-    let cli = tokio::task::spawn_blocking(|| emulator::python::AWS_CLI.ensure(&emulator::tools_dir()))
-        .await
-        .expect("the install does not panic")
-        .expect("the AWS CLI installs");
+    let cli =
+        tokio::task::spawn_blocking(|| emulator::python::AWS_CLI.ensure(&emulator::tools_dir()))
+            .await
+            .expect("the install does not panic")
+            .expect("the AWS CLI installs");
     let output = Command::new(cli)
         .args(args)
         .args(["--output", "json"])
@@ -52,8 +53,12 @@ async fn the_aws_cli_is_throttled_by_the_local_kinesis_on_a_stream_moto_created(
         aws_sdk_kinesis::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(emulator.endpoint())
-            .region(aws_sdk_kinesis::config::Region::new(emulator.region().to_owned()))
-            .credentials_provider(aws_sdk_kinesis::config::Credentials::new("test", "test", None, None, "t"))
+            .region(aws_sdk_kinesis::config::Region::new(
+                emulator.region().to_owned(),
+            ))
+            .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+                "test", "test", None, None, "t",
+            ))
             .build(),
     );
     moto_only
@@ -72,14 +77,31 @@ async fn the_aws_cli_is_throttled_by_the_local_kinesis_on_a_stream_moto_created(
         .stream_description_summary()
         .map(|s| s.stream_arn().to_owned());
 
-    let summary = aws(&emulator, &["kinesis", "describe-stream-summary", "--stream-name", "events"]).await;
+    let summary = aws(
+        &emulator,
+        &[
+            "kinesis",
+            "describe-stream-summary",
+            "--stream-name",
+            "events",
+        ],
+    )
+    .await;
     assert_eq!(
         summary["StreamDescriptionSummary"]["StreamARN"].as_str(),
         moto_arn.as_deref(),
         "taken over with moto's ARN"
     );
-    let records: Vec<String> = (0..10).map(|i| format!("Data=event-{i},PartitionKey=user-{i}")).collect();
-    let mut args = vec!["kinesis", "put-records", "--stream-name", "events", "--records"];
+    let records: Vec<String> = (0..10)
+        .map(|i| format!("Data=event-{i},PartitionKey=user-{i}"))
+        .collect();
+    let mut args = vec![
+        "kinesis",
+        "put-records",
+        "--stream-name",
+        "events",
+        "--records",
+    ];
     args.extend(records.iter().map(String::as_str));
     let put = aws(&emulator, &args).await;
     let failed = put["FailedRecordCount"].as_u64().expect("a count");
@@ -90,7 +112,12 @@ async fn the_aws_cli_is_throttled_by_the_local_kinesis_on_a_stream_moto_created(
         .iter()
         .filter_map(|r| r["ErrorCode"].as_str())
         .collect();
-    assert!(codes.iter().all(|c| *c == "ProvisionedThroughputExceededException"), "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == "ProvisionedThroughputExceededException"),
+        "{codes:?}"
+    );
 
     emulator.flush_kinesis_metrics().await.expect("published");
     let now = std::time::SystemTime::now()
@@ -101,12 +128,22 @@ async fn the_aws_cli_is_throttled_by_the_local_kinesis_on_a_stream_moto_created(
     let stats = aws(
         &emulator,
         &[
-            "cloudwatch", "get-metric-statistics",
-            "--namespace", "AWS/Kinesis",
-            "--metric-name", "WriteProvisionedThroughputExceeded",
-            "--dimensions", "Name=StreamName,Value=events",
-            "--start-time", &start, "--end-time", &end,
-            "--period", "60", "--statistics", "Sum",
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            "AWS/Kinesis",
+            "--metric-name",
+            "WriteProvisionedThroughputExceeded",
+            "--dimensions",
+            "Name=StreamName,Value=events",
+            "--start-time",
+            &start,
+            "--end-time",
+            &end,
+            "--period",
+            "60",
+            "--statistics",
+            "Sum",
         ],
     )
     .await;

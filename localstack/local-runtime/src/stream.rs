@@ -178,17 +178,19 @@ pub(crate) async fn list_shards(
             stream: stream.to_string(),
             message: DisplayErrorContext(&e).to_string(),
         })?;
-        shards.extend(output.shards().iter().map(|s| ShardInfo {
-            id: s.shard_id().to_owned(),
-            parents: s
-                .parent_shard_id()
-                .into_iter()
-                .chain(s.adjacent_parent_shard_id())
-                .map(str::to_owned)
-                .collect(),
-            open: s
-                .sequence_number_range()
-                .is_none_or(|r| r.ending_sequence_number().is_none()),
+        shards.extend(output.shards().iter().map(|s| {
+            ShardInfo {
+                id: s.shard_id().to_owned(),
+                parents: s
+                    .parent_shard_id()
+                    .into_iter()
+                    .chain(s.adjacent_parent_shard_id())
+                    .map(str::to_owned)
+                    .collect(),
+                open: s
+                    .sequence_number_range()
+                    .is_none_or(|r| r.ending_sequence_number().is_none()),
+            }
         }));
         match output.next_token() {
             Some(token) => next_token = Some(token.to_owned()),

@@ -16,9 +16,9 @@ use super::batch::{self, Policy, Stopped};
 use super::config::{ConfigError, EventSourceMappingConfig, QueueArn, Settings};
 use super::event::event_record;
 use super::record::{Discarded, InvocationRecord};
+use crate::follow::{Follower, Reading, ShardConsumer};
 use crate::lambda::{Invoke, MAX_PAYLOAD_BYTES};
 use crate::retry::{Backoff, sleep_or_stop};
-use crate::follow::{Follower, Reading, ShardConsumer};
 use crate::stream::{StreamError, StreamRecord};
 
 /// How often a shard is read: Lambda polls each shard once per second at its base rate.
@@ -86,8 +86,7 @@ impl EventSourceMapping {
             interval: poll_interval,
             limit: RECORDS_PER_READ,
         };
-        let follower =
-            Follower::start(kinesis, settings.stream.clone(), reading, poller).await?;
+        let follower = Follower::start(kinesis, settings.stream.clone(), reading, poller).await?;
         info!(
             stream = %settings.stream,
             function = %settings.function_arn,

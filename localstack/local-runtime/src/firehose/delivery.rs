@@ -14,8 +14,8 @@ use tracing::{error, info, warn};
 
 use super::buffer::{Batch, Buffer};
 use super::config::{ConfigError, DeliveryStreamConfig, Settings};
-use crate::retry::Backoff;
 use crate::follow::{Follower, Reading, ShardConsumer};
+use crate::retry::Backoff;
 use crate::stream::{StartingPosition, StreamError, StreamRecord};
 
 /// The Firehose stream version in object names: 1 until the configuration changes, which it
@@ -102,8 +102,7 @@ impl DeliveryStream {
             records: records_tx,
             counts: counts.clone(),
         });
-        let follower =
-            Follower::start(kinesis, settings.source.clone(), reading, forward).await?;
+        let follower = Follower::start(kinesis, settings.source.clone(), reading, forward).await?;
         let writer = Writer {
             settings: settings.clone(),
             s3,

@@ -70,7 +70,11 @@ pub async fn put(aws: &Aws, stream: &str, data: &[String]) -> Vec<Put> {
             if pending.is_empty() {
                 break;
             }
-            assert!(attempt < 40, "the stream kept refusing {} records", pending.len());
+            assert!(
+                attempt < 40,
+                "the stream kept refusing {} records",
+                pending.len()
+            );
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
