@@ -143,7 +143,9 @@ struct Env {
 /// Options every test starts from: quick polling, a 1 s archive buffer instead of 300 s.
 fn options() -> PipelineOptions {
     PipelineOptions {
-        poll_interval: Duration::from_millis(100),
+        // Twice a second: the mapping and Firehose together stay inside a shard's 5 reads a
+        // second (AWS's 1 s would make every test wait longer).
+        poll_interval: Duration::from_millis(500),
         firehose_buffer_interval: Some(Duration::from_secs(1)),
         ..PipelineOptions::default()
     }

@@ -75,8 +75,8 @@ pub struct PipelineOptions {
     /// Replaces the delivery streams' `BufferingHints.IntervalInSeconds` (300 s in our template,
     /// longer than a test can wait). Default: none, the template's interval.
     pub firehose_buffer_interval: Option<Duration>,
-    /// How long the mapping and the delivery stream wait before polling an idle shard again.
-    /// Default 1 s, Lambda's polling rate.
+    /// How often the mapping and the delivery stream read each shard (one `GetRecords` per
+    /// interval, up to 10,000 records). Default 1 s, Lambda's and Firehose's rate.
     pub poll_interval: Duration,
     /// Execution environments per function at most, to spare the machine; a function's
     /// `ReservedConcurrentExecutions` caps it further. Default 4.
