@@ -28,7 +28,12 @@ fn entries(writer: usize, call: usize) -> Vec<PutRecordsRequestEntry> {
         .collect()
 }
 
-async fn put(client: &aws_sdk_kinesis::Client, stream: &str, writer: usize, call: usize) -> Duration {
+async fn put(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    writer: usize,
+    call: usize,
+) -> Duration {
     let started = Instant::now();
     let output = client
         .put_records()
@@ -56,7 +61,12 @@ async fn read_all(client: &aws_sdk_kinesis::Client, stream: &str) -> (usize, usi
             .shard_iterator()
             .map(str::to_owned);
         while let Some(current) = iterator.take() {
-            let output = client.get_records().shard_iterator(current).send().await.expect("read");
+            let output = client
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("read");
             if output.records().is_empty() {
                 break;
             }
@@ -90,7 +100,13 @@ async fn main() {
             .build(),
     );
     for stream in ["one", "eight"] {
-        client.create_stream().stream_name(stream).shard_count(2).send().await.expect("create");
+        client
+            .create_stream()
+            .stream_name(stream)
+            .shard_count(2)
+            .send()
+            .await
+            .expect("create");
     }
 
     let first = put(&client, "one", 0, 0).await;
@@ -124,7 +140,10 @@ async fn main() {
 
     println!("PutRecords of {RECORDS} x 200 B, 2 shards, limits off, through the Rust SDK:");
     println!("  one writer:    {one:.0} records/s");
-    println!("  eight writers: {eight:.0} records/s; read back {read} records, {distinct} distinct sequence numbers, of {}", 8 * CALLS * RECORDS);
+    println!(
+        "  eight writers: {eight:.0} records/s; read back {read} records, {distinct} distinct sequence numbers, of {}",
+        8 * CALLS * RECORDS
+    );
     println!(
         "  one call: {:.1} ms into an empty stream, {:.1} ms into one holding {} records",
         first.as_secs_f64() * 1000.0,

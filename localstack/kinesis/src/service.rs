@@ -90,6 +90,28 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A count parameter: its default when absent, else within `1..=max`; `cap` bounds what is used
+/// (`ListShards` takes up to 10,000 and answers 1,000 at most).
+fn count(
+    value: Option<i64>,
+    member: &str,
+    default: usize,
+    max: usize,
+    cap: usize,
+) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if n >= 1 && usize::try_from(n).is_ok_and(|n| n <= max) => {
+            Ok(usize::try_from(n).unwrap_or(default).min(cap))
+        }
+        Some(n) => Err(ApiError::validation(
+            &n.to_string(),
+            member,
+            &format!("Member must have value between 1 and {max}"),
+        )),
+    }
+}
+
 fn validate_name(name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > 128 {
         return Err(ApiError::validation(
@@ -489,17 +511,7 @@ impl Kinesis {
         request: wire::DescribeStream,
     ) -> Result<Value, ApiError> {
         let stream = self.stream(region, &request.stream).await?;
-        let limit = match request.limit {
-            None => 100,
-            Some(n) if (1..=10_000).contains(&n) => usize::try_from(n).unwrap_or(100),
-            Some(n) => {
-                return Err(ApiError::validation(
-                    &n.to_string(),
-                    "limit",
-                    "Member must have value between 1 and 10000",
-                ));
-            }
-        };
+        let limit = count(request.limit, "limit", 100, 10_000, 10_000)?;
         let state = stream.read();
         let after = request
             .exclusive_start_shard_id
@@ -551,7 +563,7 @@ impl Kinesis {
                 Err(error) => warn!(%error, "cannot list the emulator's streams"),
             }
         }
-        let limit = usize::try_from(request.limit.unwrap_or(100).clamp(1, 10_000)).unwrap_or(100);
+        let limit = count(request.limit, "limit", 100, 10_000, 10_000)?;
         let after = request
             .next_token
             .as_deref()
@@ -619,17 +631,7 @@ impl Kinesis {
             None => (request.stream, 0),
         };
         let stream = self.stream(region, &stream_ref).await?;
-        let max = match request.max_results {
-            None => 1000,
-            Some(n) if (1..=10_000).contains(&n) => usize::try_from(n.min(1000)).unwrap_or(1000),
-            Some(n) => {
-                return Err(ApiError::validation(
-                    &n.to_string(),
-                    "maxResults",
-                    "Member must have value between 1 and 10000",
-                ));
-            }
-        };
+        let max = count(request.max_results, "maxResults", 1000, 10_000, 1000)?;
         let state = stream.read();
         let after = request
             .exclusive_start_shard_id
@@ -901,19 +903,13 @@ impl Kinesis {
         region: &str,
         request: wire::GetRecords,
     ) -> Result<Value, ApiError> {
-        let limit = match request.limit {
-            None => MAX_GET_RECORDS,
-            Some(n) if (1..=MAX_GET_RECORDS as i64).contains(&n) => {
-                usize::try_from(n).unwrap_or(MAX_GET_RECORDS)
-            }
-            Some(n) => {
-                return Err(ApiError::validation(
-                    &n.to_string(),
-                    "limit",
-                    &format!("Member must have value between 1 and {MAX_GET_RECORDS}"),
-                ));
-            }
-        };
+        let limit = count(
+            request.limit,
+            "limit",
+            MAX_GET_RECORDS,
+            MAX_GET_RECORDS,
+            MAX_GET_RECORDS,
+        )?;
         let iterator = ShardIterator::decode(&request.shard_iterator)?;
         let now = self.clock.instant();
         let wall = self.clock.wall_at(now);

@@ -55,6 +55,17 @@ fn records(keys: &[String], data_bytes: usize) -> Value {
     )
 }
 
+/// `PutRecords` of `records`: how many were taken and how many refused.
+async fn put_many(k: &Kinesis, stream: &str, records: Value) -> (usize, usize) {
+    let answer = ok(
+        k,
+        "PutRecords",
+        json!({"StreamName": stream, "Records": records}),
+    )
+    .await;
+    outcome(&answer)
+}
+
 fn outcome(answer: &Value) -> (usize, usize) {
     let entries = answer["Records"].as_array().expect("records");
     let failed = entries
@@ -98,29 +109,14 @@ async fn a_shard_takes_1000_records_a_second_and_refuses_the_rest_inside_put_rec
     );
     // The other shard has its own limit.
     let other = records(&vec![key_for_shard(1, 2, "b"); 500], 10);
-    let answer = ok(
-        &k,
-        "PutRecords",
-        json!({"StreamName": "s", "Records": other}),
-    )
-    .await;
-    assert_eq!(outcome(&answer), (500, 0));
+    assert_eq!(put_many(&k, "s", other).await, (500, 0));
     // Half a second later, half a second's worth.
     tokio::time::advance(Duration::from_millis(500)).await;
-    let answer = ok(
-        &k,
-        "PutRecords",
-        json!({"StreamName": "s", "Records": batch}),
-    )
-    .await;
-    assert_eq!(outcome(&answer), (500, 0));
-    let answer = ok(
-        &k,
-        "PutRecords",
-        json!({"StreamName": "s", "Records": records(std::slice::from_ref(&key), 10)}),
-    )
-    .await;
-    assert_eq!(outcome(&answer), (0, 1));
+    assert_eq!(put_many(&k, "s", batch).await, (500, 0));
+    assert_eq!(
+        put_many(&k, "s", records(std::slice::from_ref(&key), 10)).await,
+        (0, 1)
+    );
     // A PutRecord over the limit fails as a whole.
     let error = call(
         &k,
@@ -139,32 +135,17 @@ async fn a_shard_takes_1_mib_a_second_counting_partition_keys() {
     // 4 records of 256 KiB - 1 byte of data with a 1-byte key: exactly 1 MiB.
     let key = "k".to_owned();
     let batch = records(&vec![key.clone(); 4], 256 * 1024 - 1);
-    let answer = ok(
-        &k,
-        "PutRecords",
-        json!({"StreamName": "s", "Records": batch}),
-    )
-    .await;
-    assert_eq!(outcome(&answer), (4, 0));
-    let answer = ok(
-        &k,
-        "PutRecords",
-        json!({"StreamName": "s", "Records": records(std::slice::from_ref(&key), 1)}),
-    )
-    .await;
-    assert_eq!(outcome(&answer), (0, 1), "the mebibyte is used");
+    assert_eq!(put_many(&k, "s", batch).await, (4, 0));
+    assert_eq!(
+        put_many(&k, "s", records(std::slice::from_ref(&key), 1)).await,
+        (0, 1),
+        "the mebibyte is used"
+    );
     tokio::time::advance(Duration::from_millis(250)).await;
     // A quarter second: 256 KiB back; a record of 256 KiB + key does not fit, a smaller one does.
     let big = records(std::slice::from_ref(&key), 256 * 1024);
-    let answer = ok(&k, "PutRecords", json!({"StreamName": "s", "Records": big})).await;
-    assert_eq!(outcome(&answer), (0, 1));
-    let answer = ok(
-        &k,
-        "PutRecords",
-        json!({"StreamName": "s", "Records": records(&[key], 1000)}),
-    )
-    .await;
-    assert_eq!(outcome(&answer), (1, 0));
+    assert_eq!(put_many(&k, "s", big).await, (0, 1));
+    assert_eq!(put_many(&k, "s", records(&[key], 1000)).await, (1, 0));
 }
 
 #[tokio::test(start_paused = true)]
