@@ -25,10 +25,8 @@ use emulator::local_kinesis::ShardLimits;
 use emulator::{Emulator, Options};
 use iops_dashboard::{App, Config};
 use loadgen::{
-    Auth, EventsConfig, Limits, LoadTest, PerRequest, Progress, Run, Target, UserChoice,
-    VerifyOptions, Watch,
+    EventsConfig, Limits, LoadTest, PerRequest, Progress, Run, UserChoice, VerifyOptions, Watch,
 };
-use localstack::local_runtime::apigw::Signer;
 use localstack::pipeline::{Pipeline, PipelineOptions};
 use serde_json::Value;
 
@@ -106,16 +104,7 @@ async fn burst(shards: u32) -> Outcome {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let seed = u64::from(shards) * 1_000_003 + 17;
     let test = LoadTest {
-        target: Target {
-            url: pipeline.metrics_url().to_owned(),
-            api_key: pipeline.api_keys().first().map(|k| k.value.clone()),
-            auth: Auth::SigV4(Signer {
-                access_key_id: emulator::DUMMY_CREDENTIAL.to_owned(),
-                secret_access_key: emulator::DUMMY_CREDENTIAL.to_owned(),
-                session_token: None,
-                region: deployed.context.region.clone(),
-            }),
-        },
+        target: tests::load_target(&pipeline, &deployed.context.region),
         schedule: format!("constant:{rps}rps:{BURST_SECONDS}s")
             .parse()
             .expect("a schedule"),

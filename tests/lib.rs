@@ -87,6 +87,21 @@ pub fn function_binaries() -> &'static FunctionBinaries {
     })
 }
 
+/// The load generator's target: the local pipeline's `/metrics`, signed with the emulator's
+/// dummy credentials for `region`, with the template's first API key.
+pub fn load_target(pipeline: &localstack::pipeline::Pipeline, region: &str) -> loadgen::Target {
+    loadgen::Target {
+        url: pipeline.metrics_url().to_owned(),
+        api_key: pipeline.api_keys().first().map(|k| k.value.clone()),
+        auth: loadgen::Auth::SigV4(localstack::local_runtime::apigw::Signer {
+            access_key_id: emulator::DUMMY_CREDENTIAL.to_owned(),
+            secret_access_key: emulator::DUMMY_CREDENTIAL.to_owned(),
+            session_token: None,
+            region: region.to_owned(),
+        }),
+    }
+}
+
 /// The core stack's template, deployed to `emulator` with placeholder function code (the
 /// pipeline runs the binaries of [`function_binaries`] locally; nothing runs the packages).
 pub async fn deploy_core(emulator: &Emulator) -> (Value, Deployed, SdkConfig) {

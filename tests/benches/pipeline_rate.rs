@@ -22,9 +22,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, WriteRequest,
 };
 use emulator::Emulator;
-use localstack::local_runtime::apigw::Signer;
+use loadgen::{EventsConfig, Limits, LoadTest, PerRequest, Progress, UserChoice};
 use localstack::pipeline::{FunctionBinaries, Pipeline, PipelineOptions};
-use loadgen::{Auth, EventsConfig, Limits, LoadTest, PerRequest, Progress, Target, UserChoice};
 
 const EVENTS_PER_REQUEST: u16 = 100;
 const STREAM_CAPACITY: f64 = 2000.0;
@@ -55,13 +54,21 @@ async fn batch_write_rate(dynamodb: &aws_sdk_dynamodb::Client, table: &str, writ
                                 ("event_type", "metrics_reported".to_owned()),
                                 ("timestamp", "2026-12-02T01:00:00.000Z".to_owned()),
                                 ("session_id", format!("session-{i}")),
-                                ("payload", "{\"session_id\":\"s-1\",\"iops\":1200}".repeat(4)),
+                                (
+                                    "payload",
+                                    "{\"session_id\":\"s-1\",\"iops\":1200}".repeat(4),
+                                ),
                             ]
                             .into_iter()
                             .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
                             .collect();
                             WriteRequest::builder()
-                                .put_request(PutRequest::builder().set_item(Some(item)).build().expect("a put"))
+                                .put_request(
+                                    PutRequest::builder()
+                                        .set_item(Some(item))
+                                        .build()
+                                        .expect("a put"),
+                                )
                                 .build()
                         })
                         .collect();
@@ -139,17 +146,10 @@ async fn main() {
     .unwrap_or_else(|e| panic!("the pipeline starts: {}", localstack::error_chain(&e)));
     let rps = STREAM_CAPACITY / f64::from(EVENTS_PER_REQUEST);
     let test = LoadTest {
-        target: Target {
-            url: pipeline.metrics_url().to_owned(),
-            api_key: pipeline.api_keys().first().map(|k| k.value.clone()),
-            auth: Auth::SigV4(Signer {
-                access_key_id: emulator::DUMMY_CREDENTIAL.to_owned(),
-                secret_access_key: emulator::DUMMY_CREDENTIAL.to_owned(),
-                session_token: None,
-                region: deployed.context.region.clone(),
-            }),
-        },
-        schedule: format!("constant:{rps}rps:{seconds}s").parse().expect("a schedule"),
+        target: tests::load_target(&pipeline, &deployed.context.region),
+        schedule: format!("constant:{rps}rps:{seconds}s")
+            .parse()
+            .expect("a schedule"),
         events: EventsConfig {
             per_request: PerRequest::Fixed(EVENTS_PER_REQUEST),
             user_choice: UserChoice::Uniform,
@@ -159,9 +159,17 @@ async fn main() {
         limits: Limits::default(),
     };
     let started = Instant::now();
-    let run = loadgen::run(&test, Progress::Log).await.expect("the load runs");
+    let run = loadgen::run(&test, Progress::Log)
+        .await
+        .expect("the load runs");
     let accepted = run.report.events.accepted;
-    let processed = || pipeline.records_processed().iter().map(|(_, n)| *n).sum::<u64>();
+    let processed = || {
+        pipeline
+            .records_processed()
+            .iter()
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
     while processed() < accepted && started.elapsed() < Duration::from_secs(seconds + 300) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -177,14 +185,23 @@ async fn main() {
     .await
     .expect("the table is read");
     let ceiling = STREAM_CAPACITY.min(two.max(eight));
-    println!("load: {rps} requests/s of {EVENTS_PER_REQUEST} events for {seconds} s (the stream's capacity, 2 shards)");
-    println!("  emulator's DynamoDB, BatchWriteItem of 25: {two:.0} items/s with 2 writers, {eight:.0} with 8");
+    println!(
+        "load: {rps} requests/s of {EVENTS_PER_REQUEST} events for {seconds} s (the stream's capacity, 2 shards)"
+    );
+    println!(
+        "  emulator's DynamoDB, BatchWriteItem of 25: {two:.0} items/s with 2 writers, {eight:.0} with 8"
+    );
     println!("  stream write capacity: {STREAM_CAPACITY:.0} records/s");
     println!(
         "  pipeline end to end: {accepted} of {} events accepted, in the table after {elapsed:.1} s: {rate:.0} events/s = {:.0} % of {ceiling:.0}",
         run.report.events.offered,
         100.0 * rate / ceiling
     );
-    println!("  exactly once: {} ({} found of {})", verdict.exactly_once(), verdict.found, verdict.expected);
+    println!(
+        "  exactly once: {} ({} found of {})",
+        verdict.exactly_once(),
+        verdict.found,
+        verdict.expected
+    );
     pipeline.shutdown().await;
 }
