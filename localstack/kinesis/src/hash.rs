@@ -20,11 +20,6 @@ impl HashKeyRange {
     pub fn contains(&self, key: u128) -> bool {
         self.start <= key && key <= self.end
     }
-
-    /// Whether the two ranges share a key.
-    pub fn overlaps(&self, other: &HashKeyRange) -> bool {
-        self.start <= other.end && other.start <= self.end
-    }
 }
 
 /// The hash key of a partition key: its MD5, big-endian.

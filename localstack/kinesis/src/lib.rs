@@ -173,17 +173,10 @@ impl LocalKinesis {
 
     /// Publishes every metric counted so far, the current minute's too.
     pub async fn flush_metrics(&self) -> Result<(), String> {
-        let Some(sink) = &self.metrics else {
-            return Ok(());
-        };
-        let data = self
-            .service
-            .recorder
-            .drain(self.service.clock().wall(), true);
-        if data.is_empty() {
-            return Ok(());
+        match &self.metrics {
+            Some(sink) => publish(&self.service, sink.as_ref(), true).await,
+            None => Ok(()),
         }
-        sink.publish(data).await
     }
 
     /// Stops serving, waits for requests in flight, and publishes the metrics left.
@@ -212,6 +205,19 @@ impl Drop for LocalKinesis {
     }
 }
 
+/// Publishes the minutes that ended (all of them with `everything`), if there are any.
+async fn publish(
+    service: &Kinesis,
+    sink: &dyn MetricsSink,
+    everything: bool,
+) -> Result<(), String> {
+    let data = service.recorder.drain(service.clock().wall(), everything);
+    if data.is_empty() {
+        return Ok(());
+    }
+    sink.publish(data).await
+}
+
 async fn publish_every(
     service: Arc<Kinesis>,
     sink: Arc<dyn MetricsSink>,
@@ -223,10 +229,7 @@ async fn publish_every(
             _ = tokio::time::sleep(interval) => false,
             _ = stop.changed() => true,
         };
-        let data = service.recorder.drain(service.clock().wall(), stopping);
-        if !data.is_empty()
-            && let Err(error) = sink.publish(data).await
-        {
+        if let Err(error) = publish(&service, sink.as_ref(), stopping).await {
             warn!(%error, "the stream metrics could not be published");
         }
         if stopping || *stop.borrow() {

@@ -248,11 +248,6 @@ impl Kinesis {
         &self.region
     }
 
-    /// The shard limits.
-    pub fn limits(&self) -> ShardLimits {
-        self.limits
-    }
-
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
     }

@@ -77,35 +77,19 @@ struct Shared<C> {
     reading: Reading,
     consumer: Arc<C>,
     lineage: Mutex<Lineage>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Tasks,
     stop: watch::Receiver<bool>,
 }
+
+/// The shards' tasks, those started after a resharding too.
+type Tasks = Arc<Mutex<Vec<JoinHandle<()>>>>;
 
 /// A stream being followed; [`Follower::stop`] ends every shard's reading.
 #[derive(Debug)]
 pub(crate) struct Follower {
     stop: watch::Sender<bool>,
-    tasks: Arc<dyn TaskList>,
+    tasks: Tasks,
     shards: usize,
-}
-
-/// The shards' tasks, whatever the consumer.
-trait TaskList: Send + Sync + std::fmt::Debug {
-    fn take(&self) -> Vec<JoinHandle<()>>;
-}
-
-impl<C: ShardConsumer> TaskList for Shared<C> {
-    fn take(&self) -> Vec<JoinHandle<()>> {
-        std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-impl<C> std::fmt::Debug for Shared<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("stream", &self.stream)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Follower {
@@ -150,7 +134,7 @@ impl Follower {
                 started: first.iter().map(|s| (*s).to_owned()).collect(),
                 finished: HashSet::new(),
             }),
-            tasks: Mutex::new(Vec::new()),
+            tasks: Tasks::default(),
             stop: stop_rx,
         });
         let count = readers.len();
@@ -159,7 +143,7 @@ impl Follower {
         }
         Ok(Follower {
             stop,
-            tasks: shared,
+            tasks: shared.tasks.clone(),
             shards: count,
         })
     }
@@ -174,7 +158,7 @@ impl Follower {
     pub(crate) async fn stop(self) {
         self.stop.send_replace(true);
         loop {
-            let tasks = self.tasks.take();
+            let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
             if tasks.is_empty() {
                 return;
             }

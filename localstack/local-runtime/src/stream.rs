@@ -21,6 +21,9 @@ use tracing::{debug, warn};
 
 use crate::retry::{Backoff, sleep_or_stop};
 
+/// Records one `GetRecords` returns at most: what AWS's consumers ask for.
+pub const MAX_RECORDS_PER_READ: u32 = 10_000;
+
 /// A Kinesis stream's ARN, `arn:<partition>:kinesis:<region>:<account>:stream/<name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamArn {
@@ -291,7 +294,7 @@ impl ShardReader {
                 .client
                 .get_records()
                 .shard_iterator(&iterator)
-                .limit(i32::try_from(limit.min(10_000)).unwrap_or(10_000))
+                .limit(i32::try_from(limit.min(MAX_RECORDS_PER_READ)).unwrap_or(i32::MAX))
                 .send()
                 .await;
             match result {

@@ -19,13 +19,10 @@ use super::record::{Discarded, InvocationRecord};
 use crate::follow::{Follower, Reading, ShardConsumer};
 use crate::lambda::{Invoke, MAX_PAYLOAD_BYTES};
 use crate::retry::{Backoff, sleep_or_stop};
-use crate::stream::{StreamError, StreamRecord};
+use crate::stream::{MAX_RECORDS_PER_READ, StreamError, StreamRecord};
 
 /// How often a shard is read: Lambda polls each shard once per second at its base rate.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Records one read takes at most, whatever the batch size: `GetRecords`'s limit.
-pub const RECORDS_PER_READ: u32 = 10_000;
 
 /// Why a mapping could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +81,7 @@ impl EventSourceMapping {
         let reading = Reading {
             start: settings.starting_position,
             interval: poll_interval,
-            limit: RECORDS_PER_READ,
+            limit: MAX_RECORDS_PER_READ,
         };
         let follower = Follower::start(kinesis, settings.stream.clone(), reading, poller).await?;
         info!(

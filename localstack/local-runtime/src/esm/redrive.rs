@@ -24,7 +24,7 @@ use super::record::KinesisBatchInfo;
 use super::response::{self, Reported};
 use crate::lambda::{Invoke, InvokeError};
 use crate::retry::Backoff;
-use crate::stream::{StreamRecord, compare_sequence_numbers};
+use crate::stream::{MAX_RECORDS_PER_READ, StreamRecord, compare_sequence_numbers};
 
 /// The most `GetRecords` calls one redrive makes: Kinesis may answer empty pages before the
 /// tip, so an empty page alone does not end the read.
@@ -242,7 +242,7 @@ async fn read_range(
             match kinesis
                 .get_records()
                 .shard_iterator(&current)
-                .limit(10_000)
+                .limit(i32::try_from(MAX_RECORDS_PER_READ).unwrap_or(i32::MAX))
                 .send()
                 .await
             {

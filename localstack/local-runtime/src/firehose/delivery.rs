@@ -16,7 +16,7 @@ use super::buffer::{Batch, Buffer};
 use super::config::{ConfigError, DeliveryStreamConfig, Settings};
 use crate::follow::{Follower, Reading, ShardConsumer};
 use crate::retry::Backoff;
-use crate::stream::{StartingPosition, StreamError, StreamRecord};
+use crate::stream::{MAX_RECORDS_PER_READ, StartingPosition, StreamError, StreamRecord};
 
 /// The Firehose stream version in object names: 1 until the configuration changes, which it
 /// does not here.
@@ -96,7 +96,7 @@ impl DeliveryStream {
         let reading = Reading {
             start: StartingPosition::Latest,
             interval: timing.poll_interval,
-            limit: 10_000,
+            limit: MAX_RECORDS_PER_READ,
         };
         let forward = Arc::new(Forward {
             records: records_tx,
